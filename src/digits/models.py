@@ -1,0 +1,68 @@
+"""Keras functional models selected by `train.architecture`, and their files.
+
+Both models take (height, width) float images in [0, 1] and output class
+probabilities. `mlp` is exactly the tutorial's network (Dense 64 relu,
+Dropout 0.2, Dense 10 softmax, with the tutorial's params); `convnet` is the
+default, chosen for accuracy per second on a small CPU.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from digits.backend import keras
+from digits.errors import InputError
+from digits.params import TrainParams
+from digits.storage import atomic_path, normalize_zip
+
+layers = keras.layers
+
+
+def build_model(config: TrainParams, image_shape: tuple[int, int], num_classes: int) -> keras.Model:
+    inputs = keras.Input(shape=image_shape, name="image")
+    if config.architecture == "mlp":
+        x = layers.Flatten()(inputs)
+        x = layers.Dense(config.hidden_units, activation="relu")(x)
+    else:
+        x = layers.Reshape((*image_shape, 1))(inputs)
+        for filters in config.conv_filters:
+            x = layers.Conv2D(filters, 3, use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.ReLU()(x)
+            x = layers.MaxPooling2D()(x)
+        x = layers.Flatten()(x)
+    x = layers.Dropout(config.dropout_rate)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=config.architecture)
+
+
+def save_model(model: keras.Model, path: str | Path) -> None:
+    """Save as `.keras`, atomically, with the same bytes for the same weights.
+
+    Keras stamps the save time into the archive (zip entry times and
+    `metadata.json`'s `date_saved`); both are fixed so reruns give one hash.
+    """
+
+    def drop_save_date(name: str, data: bytes) -> bytes:
+        if name != "metadata.json":
+            return data
+        metadata = json.loads(data)
+        metadata.pop("date_saved", None)
+        return json.dumps(metadata).encode("utf-8")
+
+    with atomic_path(path, suffix=".keras") as temporary:
+        model.save(temporary)
+        normalize_zip(temporary, drop_save_date)
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a `.keras` model in safe mode: a file carrying code (Lambda layers) is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: model not found; train it with `dvc repro` or fetch it with `dvc pull`")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except ValueError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path}: refused to load model ({first_line})") from None

@@ -1,0 +1,101 @@
+"""Turn raw IDX files into validated, scaled train/validation/test arrays.
+
+Pure functions on arrays, plus `read_split` at the edge that reads one split's
+raw files. No TensorFlow here: the normalize stage must start fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from digits import idx
+from digits.datasets import Dataset
+from digits.errors import InputError
+
+PIXEL_MAX = 255.0
+
+
+def read_split(
+    folder: str | Path, dataset: Dataset, split: str, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode the images and labels of `split` ("train" or "test") from `folder`.
+
+    `limit` keeps only the first samples (MNIST's files are already shuffled).
+    """
+    arrays = []
+    for kind in ("images", "labels"):
+        entry = dataset.file(split, kind)
+        path = Path(folder) / entry.name
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"{path}: file not found; run the download stage first") from None
+        arrays.append(idx.decode(data, str(path), entry.dimensions))
+    images, labels = arrays
+    validate(images, labels, dataset, split)
+    return images[:limit], labels[:limit]
+
+
+def validate(images: np.ndarray, labels: np.ndarray, dataset: Dataset, split: str) -> None:
+    """Check shapes, dtypes, counts and label range; raise InputError naming the problem."""
+    if images.dtype != np.uint8 or labels.dtype != np.uint8:
+        raise InputError(f"{split}: expected uint8 images and labels, got {images.dtype}, {labels.dtype}")
+    if images.ndim != 3 or images.shape[1:] != dataset.image_shape:
+        raise InputError(
+            f"{split}: images have shape {images.shape}, expected (N, "
+            f"{dataset.image_shape[0]}, {dataset.image_shape[1]})"
+        )
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise InputError(f"{split}: {len(images)} images but {labels.size} labels")
+    if len(labels) == 0:
+        raise InputError(f"{split}: no samples")
+    if labels.max() >= dataset.num_classes:
+        bad = int(np.argmax(labels >= dataset.num_classes))
+        raise InputError(
+            f"{split}: label {labels[bad]} at index {bad} is out of range "
+            f"0..{dataset.num_classes - 1}"
+        )
+
+
+def scale(images: np.ndarray) -> np.ndarray:
+    """Map uint8 pixels to float32 in [0, 1]."""
+    return images.astype(np.float32) / np.float32(PIXEL_MAX)
+
+
+def stratified_split(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of (train, validation): `fraction` of every class, chosen by `seed`.
+
+    Each part is sorted so the rows keep their original order.
+    """
+    rng = np.random.default_rng(seed)
+    validation = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        count = int(round(fraction * len(members)))
+        if count == 0 or count == len(members):
+            raise InputError(
+                f"normalize.validation_fraction={fraction} leaves class {label} "
+                f"({len(members)} samples) with an empty train or validation part; "
+                "use more samples or a fraction nearer 0.5"
+            )
+        validation.append(rng.choice(members, size=count, replace=False))
+    chosen = np.sort(np.concatenate(validation))
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[chosen] = True
+    return np.flatnonzero(~mask), chosen
+
+
+def summarize(labels_by_split: dict[str, np.ndarray], num_classes: int) -> dict:
+    """Sample counts per split and per class, as a JSON-ready dict."""
+    summary = {}
+    for split, labels in labels_by_split.items():
+        counts = np.bincount(labels, minlength=num_classes)
+        summary[split] = {
+            "samples": int(len(labels)),
+            "classes": {str(label): int(count) for label, count in enumerate(counts)},
+        }
+    return summary

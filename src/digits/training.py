@@ -1,0 +1,85 @@
+"""Fit a model from `params.train`, reproducibly: same params and data, same bytes."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from digits.backend import keras
+from digits.errors import InputError
+from digits.models import build_model
+from digits.params import TrainParams
+
+logger = logging.getLogger(__name__)
+
+LOSS = "sparse_categorical_crossentropy"  # categorical cross-entropy on integer labels
+
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "rmsprop": keras.optimizers.RMSprop,
+    "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True),
+}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TensorFlow's kernels deterministic."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def learning_rate(config: TrainParams, steps: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """A constant rate, or a linear warm-up to `learning_rate` followed by cosine decay to 0."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    warmup_steps = int(config.warmup_fraction * steps)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else config.learning_rate,
+        decay_steps=steps - warmup_steps,
+        warmup_target=config.learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+
+
+def train(
+    config: TrainParams,
+    train_data: tuple[np.ndarray, np.ndarray],
+    validation_data: tuple[np.ndarray, np.ndarray],
+    num_classes: int,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int | str = "auto",
+) -> keras.Model:
+    """Build, compile and fit the model; return it trained."""
+    images, labels = train_data
+    if config.batch_size > len(labels):
+        raise InputError(
+            f"train.batch_size={config.batch_size} is larger than the training set "
+            f"({len(labels)} samples); lower it or use more data"
+        )
+    seed_everything(config.seed)
+    model = build_model(config, images.shape[1:], num_classes)
+    steps = config.epochs * math.ceil(len(labels) / config.batch_size)
+    model.compile(
+        optimizer=OPTIMIZERS[config.optimizer](learning_rate=learning_rate(config, steps)),
+        loss=LOSS,
+        metrics=["accuracy"],
+    )
+    logger.info(
+        "training %s (%d parameters) on %d samples for %d epochs",
+        model.name, model.count_params(), len(labels), config.epochs,
+    )
+    model.fit(
+        images,
+        labels,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_data=validation_data,
+        shuffle=True,
+        callbacks=list(callbacks),
+        verbose=verbose,
+    )
+    return model

@@ -1,0 +1,25 @@
+"""Stage evaluate: score the model on the test set; write metrics and per-sample predictions."""
+
+import pandas as pd
+
+from digits import entry, evaluation, models, storage
+
+
+def main(args, params):
+    test = storage.load_npz(args.test, ("images", "labels"))
+    model = models.load_model(args.model)
+    probabilities = model.predict(test["images"], batch_size=params.evaluate.batch_size, verbose=0)
+    storage.write_json(args.metrics, evaluation.summarize(test["labels"], probabilities))
+    predictions = pd.DataFrame(
+        {"actual": test["labels"], "predicted": probabilities.argmax(axis=1)}
+    )
+    storage.write_text(args.predictions, predictions.to_csv(index=False))
+
+
+if __name__ == "__main__":
+    cli = entry.parser(__doc__)
+    cli.add_argument("--model", required=True, help="the trained .keras model")
+    cli.add_argument("--test", required=True, help="test.npz from the normalize stage")
+    cli.add_argument("--metrics", required=True, help="metrics JSON to write")
+    cli.add_argument("--predictions", required=True, help="CSV of actual,predicted per test image")
+    entry.run(main, cli)
