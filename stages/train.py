@@ -3,9 +3,6 @@
 import sys
 from pathlib import Path
 
-from dvclive import Live
-from dvclive.keras import DVCLiveCallback
-
 from digits import entry, models, storage, training
 from digits.datasets import DATASETS
 
@@ -16,13 +13,12 @@ def main(args, params):
     train = storage.load_npz(data / "train.npz", ("images", "labels"))
     validation = storage.load_npz(data / "validation.npz", ("images", "labels"))
     with storage.atomic_directory(args.live) as live_dir:
-        live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
         model = training.train(
             params.train,
             (train["images"], train["labels"]),
             (validation["images"], validation["labels"]),
             dataset.num_classes,
-            callbacks=[DVCLiveCallback(live=live)],
+            live_dir,
             verbose=1 if sys.stdout.isatty() else 2,
         )
         models.save_model(model, args.model)

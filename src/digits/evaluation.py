@@ -52,7 +52,7 @@ def summarize(labels: np.ndarray, probabilities: np.ndarray) -> dict:
     return {
         "loss": round(cross_entropy(labels, probabilities), 6),
         "accuracy": round(float(np.mean(predicted == labels)), 6),
-        "samples": int(len(labels)),
+        "samples": len(labels),
         "macro": macro,
         "per_class": classes,
     }

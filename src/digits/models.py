@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from digits.backend import keras
+import keras
+
 from digits.errors import InputError
 from digits.params import TrainParams
 from digits.storage import atomic_path, normalize_zip
@@ -23,16 +25,20 @@ def build_model(config: TrainParams, image_shape: tuple[int, int], num_classes: 
     inputs = keras.Input(shape=image_shape, name="image")
     if config.architecture == "mlp":
         x = layers.Flatten()(inputs)
-        x = layers.Dense(config.hidden_units, activation="relu")(x)
+        x = layers.Dense(config.mlp.hidden_units, activation="relu")(x)
+        x = layers.Dropout(config.mlp.dropout_rate)(x)
     else:
         x = layers.Reshape((*image_shape, 1))(inputs)
-        for filters in config.conv_filters:
+        for filters in config.convnet.conv_filters:
             x = layers.Conv2D(filters, 3, use_bias=False)(x)
             x = layers.BatchNormalization()(x)
             x = layers.ReLU()(x)
             x = layers.MaxPooling2D()(x)
         x = layers.Flatten()(x)
-    x = layers.Dropout(config.dropout_rate)(x)
+        x = layers.Dense(config.convnet.dense_units, use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.Dropout(config.convnet.dropout_rate)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=config.architecture)
 
@@ -40,29 +46,49 @@ def build_model(config: TrainParams, image_shape: tuple[int, int], num_classes: 
 def save_model(model: keras.Model, path: str | Path) -> None:
     """Save as `.keras`, atomically, with the same bytes for the same weights.
 
-    Keras stamps the save time into the archive (zip entry times and
-    `metadata.json`'s `date_saved`); both are fixed so reruns give one hash.
+    Keras stamps each save with the time (zip entry times, `date_saved` in
+    `metadata.json`) and with memory addresses (`shared_object_id` in
+    `config.json`); the times are fixed and the addresses renumbered in order
+    of appearance, which keeps shared objects shared when the model is loaded.
     """
+    with atomic_path(path, suffix=".keras") as temporary:
+        model.save(temporary)
+        normalize_zip(temporary, _stable_entry)
 
-    def drop_save_date(name: str, data: bytes) -> bytes:
-        if name != "metadata.json":
-            return data
+
+def _stable_entry(name: str, data: bytes) -> bytes:
+    if name == "metadata.json":
         metadata = json.loads(data)
         metadata.pop("date_saved", None)
         return json.dumps(metadata).encode("utf-8")
+    if name == "config.json":
+        return json.dumps(_renumber_shared_objects(json.loads(data), {})).encode("utf-8")
+    return data
 
-    with atomic_path(path, suffix=".keras") as temporary:
-        model.save(temporary)
-        normalize_zip(temporary, drop_save_date)
+
+def _renumber_shared_objects(node: Any, numbers: dict[int, int]) -> Any:
+    if isinstance(node, list):
+        return [_renumber_shared_objects(item, numbers) for item in node]
+    if not isinstance(node, dict):
+        return node
+    result = {}
+    for key, value in node.items():
+        if key == "shared_object_id":
+            result[key] = numbers.setdefault(value, len(numbers) + 1)
+        else:
+            result[key] = _renumber_shared_objects(value, numbers)
+    return result
 
 
 def load_model(path: str | Path) -> keras.Model:
     """Load a `.keras` model in safe mode: a file carrying code (Lambda layers) is refused."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: model not found; train it with `dvc repro` or fetch it with `dvc pull`")
+        raise InputError(
+            f"{path}: model not found; train it with `dvc repro` or fetch it with `dvc pull`"
+        )
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except ValueError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first_line = (str(error).strip() or type(error).__name__).splitlines()[0]
         raise InputError(f"{path}: refused to load model ({first_line})") from None

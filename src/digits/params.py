@@ -51,11 +51,23 @@ class NormalizeParams:
 
 
 @dataclass(frozen=True)
+class MlpParams:
+    hidden_units: int = _spec(ge=1)
+    dropout_rate: float = _spec(ge=0, lt=1)
+
+
+@dataclass(frozen=True)
+class ConvnetParams:
+    conv_filters: tuple[int, ...] = _spec(min_items=1, ge=1)
+    dense_units: int = _spec(ge=1)
+    dropout_rate: float = _spec(ge=0, lt=1)
+
+
+@dataclass(frozen=True)
 class TrainParams:
     architecture: str = _spec(choices=ARCHITECTURES)
-    hidden_units: int = _spec(ge=1)
-    conv_filters: tuple[int, ...] = _spec(min_items=1, ge=1)
-    dropout_rate: float = _spec(ge=0, lt=1)
+    mlp: MlpParams
+    convnet: ConvnetParams
     optimizer: str = _spec(choices=OPTIMIZERS)
     learning_rate: float = _spec(gt=0, le=10)
     lr_schedule: str = _spec(choices=LR_SCHEDULES)

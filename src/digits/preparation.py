@@ -41,7 +41,9 @@ def read_split(
 def validate(images: np.ndarray, labels: np.ndarray, dataset: Dataset, split: str) -> None:
     """Check shapes, dtypes, counts and label range; raise InputError naming the problem."""
     if images.dtype != np.uint8 or labels.dtype != np.uint8:
-        raise InputError(f"{split}: expected uint8 images and labels, got {images.dtype}, {labels.dtype}")
+        raise InputError(
+            f"{split}: expected uint8 images and labels, got {images.dtype}, {labels.dtype}"
+        )
     if images.ndim != 3 or images.shape[1:] != dataset.image_shape:
         raise InputError(
             f"{split}: images have shape {images.shape}, expected (N, "
@@ -75,7 +77,7 @@ def stratified_split(
     validation = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        count = int(round(fraction * len(members)))
+        count = round(fraction * len(members))
         if count == 0 or count == len(members):
             raise InputError(
                 f"normalize.validation_fraction={fraction} leaves class {label} "
@@ -95,7 +97,7 @@ def summarize(labels_by_split: dict[str, np.ndarray], num_classes: int) -> dict:
     for split, labels in labels_by_split.items():
         counts = np.bincount(labels, minlength=num_classes)
         summary[split] = {
-            "samples": int(len(labels)),
+            "samples": len(labels),
             "classes": {str(label): int(count) for label, count in enumerate(counts)},
         }
     return summary

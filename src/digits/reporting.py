@@ -29,8 +29,12 @@ def read_curves(live_dir: str | Path) -> pd.DataFrame:
             table = pd.read_csv(path, sep="\t")
             frames.append(
                 pd.DataFrame(
-                    {"split": SPLIT_NAMES[split], "metric": metric,
-                     "step": table["step"], "value": table[metric]}
+                    {
+                        "split": SPLIT_NAMES[split],
+                        "metric": metric,
+                        "step": table["step"],
+                        "value": table[metric],
+                    }
                 )
             )
     return pd.concat(frames, ignore_index=True)
@@ -56,15 +60,27 @@ def plot_confusion(confusion: np.ndarray, path: Path, dpi: int) -> None:
     axes = figure.subplots()
     image = axes.imshow(np.log1p(confusion), cmap="Blues")
     classes = range(len(confusion))
-    axes.set(xticks=classes, yticks=classes, xlabel="predicted", ylabel="actual",
-             title="confusion matrix (test set)")
+    axes.set(
+        xticks=classes,
+        yticks=classes,
+        xlabel="predicted",
+        ylabel="actual",
+        title="confusion matrix (test set)",
+    )
     brightest = np.log1p(confusion).max()
     for row in classes:
         for column in classes:
             if confusion[row, column]:
                 dark = np.log1p(confusion[row, column]) > brightest / 2
-                axes.text(column, row, str(confusion[row, column]), ha="center", va="center",
-                          fontsize=7, color="white" if dark else "black")
+                axes.text(
+                    column,
+                    row,
+                    str(confusion[row, column]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if dark else "black",
+                )
     figure.colorbar(image, ax=axes, label="log(1 + count)")
     _save(figure, path, dpi)
 
@@ -74,7 +90,7 @@ def plot_misclassified(
 ) -> None:
     columns = min(len(images), 9)
     rows = max(1, -(-len(images) // columns))
-    figure = Figure(figsize=(columns * 1.1, rows * 1.3))
+    figure = Figure(figsize=(columns * 1.1, rows * 1.45))
     grid = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
     for axes in grid:
         axes.axis("off")
@@ -95,9 +111,9 @@ def render_markdown(
         f"macro F1 {metrics['macro']['f1']:.4f} on {metrics['samples']:,} test images "
         f"({mistakes} misclassified).",
         "",
-        "Data: " + ", ".join(
-            f"{split} {summary['samples']:,}" for split, summary in data_summary.items()
-        ) + " images.",
+        "Data: "
+        + ", ".join(f"{split} {summary['samples']:,}" for split, summary in data_summary.items())
+        + " images.",
         "",
         "## Training curves",
         "",
@@ -121,5 +137,16 @@ def render_markdown(
     lines += ["![misclassified digits](misclassified.png)" if shown else "None shown.", ""]
     lines += ["## Params", ""]
     for section, values in params.items():
-        lines.append(f"- **{section}**: " + ", ".join(f"`{k}={v}`" for k, v in values.items()))
+        lines.append(f"- **{section}**: " + ", ".join(f"`{k}={v}`" for k, v in _flatten(values)))
     return "\n".join(lines) + "\n"
+
+
+def _flatten(values: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """Nested params as (dotted key, value) pairs, lists shown as YAML writes them."""
+    pairs: list[tuple[str, object]] = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            pairs += _flatten(value, f"{prefix}{key}.")
+        else:
+            pairs.append((f"{prefix}{key}", list(value) if isinstance(value, tuple) else value))
+    return pairs

@@ -84,7 +84,9 @@ def _fetch_with_retries(
         except SourceError as error:
             if not error.retry or attempt == attempts:
                 raise
-            logger.warning("%s: %s; retrying (%d/%d)", expected.archive_name, error, attempt, retries)
+            logger.warning(
+                "%s: %s; retrying (%d/%d)", expected.archive_name, error, attempt, retries
+            )
             time.sleep(RETRY_PAUSE_SECONDS * attempt)
 
 
@@ -105,7 +107,9 @@ def _fetch(source: str, expected: DatasetFile, target: Path, timeout_seconds: fl
                 raise SourceError(f"{path}: {error.strerror or error}") from None
     logger.info(
         "%s: %d bytes, sha256 verified (%.1f s)",
-        expected.name, expected.size, time.monotonic() - started,
+        expected.name,
+        expected.size,
+        time.monotonic() - started,
     )
 
 
@@ -113,7 +117,7 @@ def _http_chunks(url: str, expected: DatasetFile, timeout_seconds: float) -> Ite
     """Yield the response body of `url` in chunks, with a progress bar on a terminal."""
     limit = expected.size + GZIP_SLACK_BYTES
     try:
-        response = urllib.request.urlopen(url, timeout=timeout_seconds)  # noqa: S310
+        response = urllib.request.urlopen(url, timeout=timeout_seconds)
     except urllib.error.HTTPError as error:
         raise SourceError(f"{url}: HTTP {error.code} {error.reason}", error.code >= 500) from None
     except (urllib.error.URLError, OSError) as error:
@@ -126,14 +130,20 @@ def _http_chunks(url: str, expected: DatasetFile, timeout_seconds: float) -> Ite
             raise SourceError(f"{url}: response of {total} bytes exceeds the {limit}-byte limit")
         received = 0
         with tqdm(
-            total=total, unit="B", unit_scale=True, desc=expected.archive_name, leave=False,
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc=expected.archive_name,
+            leave=False,
             disable=None,
         ) as progress:
             while True:
                 try:
                     chunk = response.read(CHUNK_BYTES)
                 except (TimeoutError, OSError) as error:
-                    raise SourceError(f"{url}: read failed ({error or 'timed out'})", True) from None
+                    raise SourceError(
+                        f"{url}: read failed ({error or 'timed out'})", True
+                    ) from None
                 if not chunk:
                     break
                 received += len(chunk)

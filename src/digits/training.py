@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
+from dvclive import Live
+from dvclive.keras import DVCLiveCallback
 
-from digits.backend import keras
 from digits.errors import InputError
 from digits.models import build_model
 from digits.params import TrainParams
@@ -32,7 +34,9 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def learning_rate(config: TrainParams, steps: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+def learning_rate(
+    config: TrainParams, steps: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """A constant rate, or a linear warm-up to `learning_rate` followed by cosine decay to 0."""
     if config.lr_schedule == "constant":
         return config.learning_rate
@@ -50,16 +54,21 @@ def train(
     train_data: tuple[np.ndarray, np.ndarray],
     validation_data: tuple[np.ndarray, np.ndarray],
     num_classes: int,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
+    live_dir: str | Path,
     verbose: int | str = "auto",
 ) -> keras.Model:
-    """Build, compile and fit the model; return it trained."""
+    """Build, compile and fit the model, logging each epoch with dvclive into `live_dir`.
+
+    dvclive writes only metrics here (no dvc.yaml edits, no experiment, no report):
+    dvc.yaml declares the files, and `dvc exp run` already records experiments.
+    """
     images, labels = train_data
     if config.batch_size > len(labels):
         raise InputError(
             f"train.batch_size={config.batch_size} is larger than the training set "
             f"({len(labels)} samples); lower it or use more data"
         )
+    live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
     seed_everything(config.seed)
     model = build_model(config, images.shape[1:], num_classes)
     steps = config.epochs * math.ceil(len(labels) / config.batch_size)
@@ -70,7 +79,10 @@ def train(
     )
     logger.info(
         "training %s (%d parameters) on %d samples for %d epochs",
-        model.name, model.count_params(), len(labels), config.epochs,
+        model.name,
+        model.count_params(),
+        len(labels),
+        config.epochs,
     )
     model.fit(
         images,
@@ -79,7 +91,7 @@ def train(
         epochs=config.epochs,
         validation_data=validation_data,
         shuffle=True,
-        callbacks=list(callbacks),
+        callbacks=[DVCLiveCallback(live=live)],
         verbose=verbose,
     )
     return model
