@@ -1,0 +1,100 @@
+"""Shared fixtures: the repository root, shrunken params, and temporary git + DVC copies."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The real params, shrunk: a slice of the data and one epoch (no special code paths).
+SMALL = {
+    "normalize": {"max_train_samples": 1500, "max_test_samples": 400},
+    "train": {"epochs": 1},
+}
+
+
+def environment() -> dict[str, str]:
+    """The environment for subprocesses: this interpreter's bin/ first, so `python` is ours."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        args, cwd=cwd, env=environment(), capture_output=True, text=True, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "dvc", *args], repo, check)
+
+
+def git(repo: Path, *args: str) -> str:
+    return run(["git", *args], repo).stdout
+
+
+def stages_run(output: str) -> set[str]:
+    """Names of the stages that `dvc repro` actually ran (not skipped, not restored)."""
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def load_params(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def update_params(path: Path, changes: dict) -> None:
+    """Merge nested `changes` into the params file at `path`."""
+    params = load_params(path)
+
+    def merge(target: dict, source: dict) -> None:
+        for key, value in source.items():
+            if isinstance(value, dict):
+                merge(target[key], value)
+            else:
+                target[key] = value
+
+    merge(params, changes)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def copy_project(destination: Path) -> Path:
+    """Copy the project's tracked and untracked-but-not-ignored files; return the copy."""
+    listed = git(REPO_ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for name in filter(None, listed.split("\0")):
+        source = REPO_ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
+
+
+def make_repo(destination: Path, changes: dict = SMALL) -> Path:
+    """A fresh git + DVC repository holding the project with shrunken params, committed."""
+    repo = copy_project(destination)
+    update_params(repo / "params.yaml", changes)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "tests@example.com")
+    git(repo, "config", "user.name", "tests")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "project with shrunken params")  # dvclive needs a commit
+    return repo
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
