@@ -25,6 +25,7 @@ def test_valid_arrays_pass():
         (lambda i, y: (i[:, :27], y), r"shape \(40, 27, 28\)"),
         (lambda i, y: (i, y[:-1]), "40 images but 39 labels"),
         (lambda i, y: (i[:0], y[:0]), "no samples"),
+        (lambda i, y: (i, np.where(y == 3, 4, y).astype(np.uint8)), "class 3 has no samples"),
         (
             lambda i, y: (i, np.where(np.arange(40) == 5, 10, y).astype(np.uint8)),
             "label 10 at index 5",

@@ -39,7 +39,7 @@ def read_split(
 
 
 def validate(images: np.ndarray, labels: np.ndarray, dataset: Dataset, split: str) -> None:
-    """Check shapes, dtypes, counts and label range; raise InputError naming the problem."""
+    """Check shapes, dtypes, counts, label range and that every class is present."""
     if images.dtype != np.uint8 or labels.dtype != np.uint8:
         raise InputError(
             f"{split}: expected uint8 images and labels, got {images.dtype}, {labels.dtype}"
@@ -58,6 +58,12 @@ def validate(images: np.ndarray, labels: np.ndarray, dataset: Dataset, split: st
         raise InputError(
             f"{split}: label {labels[bad]} at index {bad} is out of range "
             f"0..{dataset.num_classes - 1}"
+        )
+    counts = np.bincount(labels, minlength=dataset.num_classes)
+    if not counts.all():
+        raise InputError(
+            f"{split}: class {int(np.argmin(counts))} has no samples; the file is not a "
+            "complete dataset"
         )
 
 
