@@ -72,6 +72,7 @@ class TrainParams:
     learning_rate: float = _spec(gt=0, le=10)
     lr_schedule: str = _spec(choices=LR_SCHEDULES)
     warmup_fraction: float = _spec(ge=0, lt=1)
+    label_smoothing: float = _spec(ge=0, lt=1)
     epochs: int = _spec(ge=1)
     batch_size: int = _spec(ge=1)
     seed: int = _spec(ge=0)
