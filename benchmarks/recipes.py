@@ -10,9 +10,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import reference
 import tensorflow as tf
 
+import reference
 from digits import storage, training
 from digits.params import load_params
 

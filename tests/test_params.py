@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, run
 
+from conftest import REPO_ROOT, run
 from digits.params import ParamsError, load_params
 
 GOOD = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())

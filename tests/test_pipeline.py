@@ -12,6 +12,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
+
 from conftest import dvc, git, make_repo, stages_run, update_params
 
 pytestmark = pytest.mark.pipeline

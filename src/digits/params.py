@@ -59,7 +59,9 @@ class MlpParams:
 @dataclass(frozen=True)
 class ConvnetParams:
     conv_filters: tuple[int, ...] = _spec(min_items=1, ge=1)
+    kernel_size: int = _spec(ge=1, le=7)
     dense_units: int = _spec(ge=1)
+    batch_norm_momentum: float = _spec(ge=0, lt=1)
     dropout_rate: float = _spec(ge=0, lt=1)
 
 
