@@ -276,6 +276,7 @@ def test_an_s3_server_stopped_mid_push_fails_the_push_and_a_second_push_complete
         output = push.communicate(timeout=120)[0]
     assert push.returncode != 0
     assert "ERROR: unexpected error - Could not connect to the endpoint URL" in output
+    assert digests(team.a) == team.baseline
     # Objects are named by their md5: whatever sits under its final name is whole.
     cut_off = objects(stored)
     fresh_s3.start()
@@ -295,6 +296,7 @@ def test_a_push_to_a_stopped_ssh_server_fails_and_succeeds_once_it_is_back(
     assert result.returncode != 0
     assert "Connect call failed ('127.0.0.1'" in result.stderr
     assert not fresh_ssh.stored("down").exists()
+    assert digests(team.a) == team.baseline
     fresh_ssh.start()
     assert "files pushed" in dvc(team.a, "push", "--remote", "down").stdout
     pulled = pull_verified(team, tmp_path / "c", "down", fresh_ssh.remote("down"))
