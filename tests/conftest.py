@@ -23,7 +23,7 @@ SMALL = {
 
 def environment() -> dict[str, str]:
     """The environment for subprocesses: this interpreter's bin/ first, so `python` is ours."""
-    env = dict(os.environ)
+    env = dict(os.environ, DVC_NO_ANALYTICS="1")  # DVC's analytics would try the network
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
