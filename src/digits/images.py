@@ -81,7 +81,7 @@ def _read_picture(path: Path) -> np.ndarray:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise InputError(
-                        f"{path}: picture too large ({width}×{height} pixels; the limit is "
+                        f"{path}: picture too large ({width}x{height} pixels; the limit is "
                         f"{MAX_PIXELS // 1_000_000} megapixels)"
                     )
                 if image.format == "JPEG":

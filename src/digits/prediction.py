@@ -56,7 +56,7 @@ def rank(probabilities: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def prepared(paths: Iterable[Path]) -> Iterator[tuple[str, np.ndarray] | Failure]:
-    """(name, 28×28 uint8 image) for each picture in the files, or a Failure."""
+    """(name, 28x28 uint8 image) for each picture in the files, or a Failure."""
     for path in paths:
         try:
             pictures = images.read(path)

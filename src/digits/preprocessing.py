@@ -1,11 +1,11 @@
-"""MNIST's own recipe for turning a picture of one digit into a 28×28 model input.
+"""MNIST's own recipe for turning a picture of one digit into a 28x28 model input.
 
-MNIST was made by fitting each digit into a 20×20 box, keeping its aspect ratio
-(anti-aliasing made it grey), and pasting that into a 28×28 field so that the
+MNIST was made by fitting each digit into a 20x20 box, keeping its aspect ratio
+(anti-aliasing made it grey), and pasting that into a 28x28 field so that the
 centre of mass of its pixels lands in the middle: in MNIST the centre of mass of
 every digit lies within half a pixel of row 14, column 14. `prepare` does the
 same to any picture: grayscale, invert when the digit is dark on light, lift the
-ink off the background, crop to the ink, fit into 20×20, centre by mass.
+ink off the background, crop to the ink, fit into 20x20, centre by mass.
 
 A picture that is already in MNIST's format passes through unchanged (see
 `is_mnist_format`), so an MNIST digit saved as a PNG gets exactly the pixels the
@@ -25,6 +25,7 @@ BOX = 20  # side of the box each digit is fitted into
 CENTRE = 14.0  # row and column where MNIST puts every digit's centre of mass
 MIN_CONTRAST = 32  # ink must stand this far (of 255) above the background
 NOISE_SIGMAS = 3.0  # background noise allowance, in robust standard deviations
+INK_FLOOR = 0.1  # and at least this share of the way from the background to the darkest ink
 # ITU-R 601-2 luma weights in 1/65536ths, as Pillow's RGB -> L conversion.
 LUMA = np.array([19595, 38470, 7471], dtype=np.uint32)
 
@@ -74,7 +75,7 @@ def grayscale(pixels: np.ndarray) -> np.ndarray:
     if pixels.ndim != 2:
         raise InputError(f"pixels of shape {pixels.shape} are not one image")
     if min(pixels.shape) == 0:
-        raise InputError(f"the image is empty ({pixels.shape[1]}×{pixels.shape[0]} pixels)")
+        raise InputError(f"the image is empty ({pixels.shape[1]}x{pixels.shape[0]} pixels)")
     return pixels
 
 
@@ -88,8 +89,8 @@ def _flatten(luma: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 def is_mnist_format(image: np.ndarray) -> bool:
     """Whether a light-on-dark grayscale image already looks exactly like an MNIST digit.
 
-    The rule: 28×28, a black background (the median of the border pixels is 0),
-    ink (pixels above 0) within a 20×20 box, and its centre of mass within one
+    The rule: 28x28, a black background (the median of the border pixels is 0),
+    ink (pixels above 0) within a 20x20 box, and its centre of mass within one
     pixel of (14, 14). Every MNIST digit passes; so does what `prepare` makes.
     """
     if image.shape != (SIZE, SIZE) or np.median(_border(image)) != 0 or not image.any():
@@ -114,15 +115,15 @@ def ink(gray: np.ndarray) -> np.ndarray:
     border = _border(image)
     background = np.median(border)
     noise = NOISE_SIGMAS * 1.4826 * np.median(np.abs(border - background))
-    floor = background + noise
     peak = image.max()
+    floor = background + max(noise, INK_FLOOR * (peak - background))
     if peak - floor < MIN_CONTRAST:
         raise InputError(f"no digit found: the image is blank (contrast {peak - floor:.0f}/255)")
     return np.clip((image - floor) * (255.0 / (peak - floor)), 0.0, 255.0)
 
 
 def crop(image: np.ndarray) -> np.ndarray:
-    """The bounding box of the ink; isolated specks (removed by a 3×3 median) do not count."""
+    """The bounding box of the ink; isolated specks (removed by a 3x3 median) do not count."""
     mask = image > 0
     if min(image.shape) >= 3:
         smoothed = Image.fromarray(mask.astype(np.uint8) * np.uint8(255)).filter(
@@ -145,7 +146,7 @@ def fit(image: np.ndarray, box: int = BOX) -> np.ndarray:
 
 
 def centre(image: np.ndarray) -> np.ndarray:
-    """Paste into a black 28×28 field with the centre of mass nearest (14, 14); uint8."""
+    """Paste into a black 28x28 field with the centre of mass nearest (14, 14); uint8."""
     pixels = np.round(image).astype(np.uint8)
     field = np.zeros((SIZE, SIZE), dtype=np.uint8)
     if not pixels.any():
@@ -170,7 +171,7 @@ def centre_of_mass(image: np.ndarray) -> np.ndarray:
 
 
 def prepare(pixels: np.ndarray) -> np.ndarray:
-    """Any picture of one digit as a 28×28 uint8 MNIST-style image (scale it for the model)."""
+    """Any picture of one digit as a 28x28 uint8 MNIST-style image (scale it for the model)."""
     gray = grayscale(pixels)
     light_on_dark = gray if np.median(_border(gray)) <= 127.5 else 255 - gray
     if is_mnist_format(light_on_dark):

@@ -86,7 +86,7 @@ def as_csv(result: prediction.Prediction) -> str:
 
 
 def load_model(path: Path, top: int):
-    """The model, checked to take 28×28 images and to know at least `top` classes."""
+    """The model, checked to take 28x28 images and to know at least `top` classes."""
     with quiet_native_stderr():
         from digits import models  # imports TensorFlow: only once the arguments are good
 
