@@ -68,6 +68,18 @@ def test_a_jpeg_is_read_by_its_content_whatever_its_name_and_decoded_in_gray(tmp
     assert abs(int(pixels.mean()) - 126) <= 2  # the luma of (10, 200, 30)
 
 
+def test_a_jpeg_photo_is_turned_upright_from_its_exif_orientation(tmp_path):
+    band = np.zeros((20, 40), dtype=np.uint8)
+    band[:, :5] = 255  # a white band down the left side, as stored
+    picture = Image.fromarray(band)
+    exif = picture.getexif()
+    exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to view
+    picture.save(tmp_path / "photo.jpg", exif=exif.tobytes())
+    ((_, pixels),) = images.read(tmp_path / "photo.jpg")
+    assert pixels.shape == (40, 20)
+    assert pixels[:5].mean() > 200 and pixels[10:].max() < 50  # the band now runs along the top
+
+
 def test_npy_files_hold_one_picture_or_a_stack(tmp_path):
     np.save(tmp_path / "one.npy", np.zeros((28, 28), dtype=np.float32))
     np.save(tmp_path / "colour.npy", np.zeros((10, 12, 3), dtype=np.uint8))

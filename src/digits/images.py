@@ -84,9 +84,9 @@ def _read_picture(path: Path) -> np.ndarray:
                         f"{path}: picture too large ({width}x{height} pixels; the limit is "
                         f"{MAX_PIXELS // 1_000_000} megapixels)"
                     )
-                if image.format == "JPEG":
+                if image.format == "JPEG":  # a photo: decode big ones smaller, turn upright
                     image.draft("L", (JPEG_DRAFT_SIDE, JPEG_DRAFT_SIDE))
-                image = ImageOps.exif_transpose(image)
+                    image = ImageOps.exif_transpose(image)
                 return _pixels(image)
     except UnidentifiedImageError:
         raise InputError(f"{path}: not a PNG, JPEG or .npy file") from None

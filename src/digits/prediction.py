@@ -102,6 +102,6 @@ def _predict_batch(
 ) -> Iterator[Prediction]:
     probabilities = np.asarray(model.predict_on_batch(scale(np.stack(batch))))
     digits, chances = rank(probabilities, top)
-    logger.debug("predicted a batch of %d", len(batch))
+    logger.info("predicted a batch of %d pictures", len(batch))
     for name, row_digits, row_chances in zip(names, digits, chances, strict=True):
         yield Prediction(name, tuple(map(int, row_digits)), tuple(map(float, row_chances)))

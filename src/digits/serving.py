@@ -48,5 +48,5 @@ def export_saved_model(model: keras.Model, path: str | Path) -> None:
 
 def serving_function(path: str | Path):
     """The exported `serve` endpoint as a function from a NumPy batch to NumPy probabilities."""
-    endpoint = tf.saved_model.load(str(path)).serve
-    return lambda batch: endpoint(tf.constant(batch, dtype=tf.float32)).numpy()
+    loaded = tf.saved_model.load(str(path))  # holds the variables: keep it referenced
+    return lambda batch: loaded.serve(tf.constant(batch, dtype=tf.float32)).numpy()

@@ -21,11 +21,9 @@ FAILED = 2  # nothing done: bad arguments, no model, no inputs
 
 
 def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Warnings from everything on stderr; this package's progress notes too when `verbose`."""
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("digits").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def error(message: str) -> None:
