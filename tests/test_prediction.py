@@ -1,6 +1,10 @@
-"""Batching and ranking, with a stand-in model: no TensorFlow needed."""
+"""Batching, ranking and progress, with a stand-in model: no TensorFlow needed."""
+
+import io
+import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from digits import prediction
@@ -63,3 +67,18 @@ def test_a_picture_without_a_digit_fails_with_its_name(tmp_path):
         f"{tmp_path / 'stack.npy'}[0]: no digit found: the image is blank (contrast 0/255)",
     )
     assert isinstance(outcomes[1], prediction.Prediction)
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_progress_is_shown_on_a_terminal_when_asked(tmp_path, monkeypatch, progress):
+    np.save(tmp_path / "digit.npy", np.eye(28))
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    outcomes = list(prediction.predict(Recorder(), [tmp_path / "digit.npy"] * 3, progress=progress))
+    assert len(outcomes) == 3
+    assert ("0/3 [" in terminal.getvalue()) is progress  # the bar, counting files

@@ -41,12 +41,18 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument(
         "--model", type=Path, default=DEFAULT_MODEL, help=f"the .keras model ({DEFAULT_MODEL})"
     )
-    cli.add_argument("--top", type=positive, default=1, help="show the K most likely digits")
+    cli.add_argument(
+        "--top", type=positive, default=1, metavar="K", help="show the K most likely digits"
+    )
     output = cli.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="one JSON object per line")
     output.add_argument("--csv", action="store_true", help=f"CSV: {','.join(CSV_HEADER)}")
     cli.add_argument(
-        "--batch-size", type=positive, default=256, help="pictures per model call (256)"
+        "--batch-size",
+        type=positive,
+        default=256,
+        metavar="N",
+        help="pictures per model call (256)",
     )
     cli.add_argument("--verbose", action="store_true", help="log what is done on stderr")
     return cli
