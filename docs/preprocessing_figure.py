@@ -33,7 +33,7 @@ def main() -> None:
     entry = MNIST.file("test", "images")
     data = gzip.decompress((ROOT / "data/bundled/mnist" / entry.archive_name).read_bytes())
     picture = photo_like(idx.decode(data, entry.name, entry.dimensions)[INDEX])
-    lifted = preprocessing.ink(picture)
+    lifted = preprocessing.ink(preprocessing.light_on_dark(picture))
     cropped = preprocessing.crop(lifted)
     fitted = preprocessing.fit(cropped)
     steps = [

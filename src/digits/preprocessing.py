@@ -101,17 +101,19 @@ def is_mnist_format(image: np.ndarray) -> bool:
     return bool(np.all(np.abs(centre_of_mass(image) - CENTRE) <= 1.0))
 
 
-def ink(gray: np.ndarray) -> np.ndarray:
-    """Light ink on a black background, the ink stretched to reach 255.
+def light_on_dark(gray: np.ndarray) -> np.ndarray:
+    """Inverted when the background, the median of the border pixels, is light."""
+    return 255 - gray if np.median(_border(gray)) > 127.5 else gray
 
-    The background is the median of the border pixels; a light background means
-    dark ink, so the image is inverted. Pixels within the background's noise
-    (three robust standard deviations of the border) become 0. InputError when
-    no ink stands out: a blank image.
+
+def ink(image: np.ndarray) -> np.ndarray:
+    """The light ink of a light-on-dark image on pure black, stretched to reach 255.
+
+    The background is the median of the border pixels. Pixels within its noise
+    (three robust standard deviations of the border, and at least INK_FLOOR of
+    the way to the strongest ink) become 0. InputError when no ink stands out.
     """
-    image = gray.astype(np.float64)
-    if np.median(_border(image)) > 127.5:
-        image = 255.0 - image
+    image = image.astype(np.float64)
     border = _border(image)
     background = np.median(border)
     noise = NOISE_SIGMAS * 1.4826 * np.median(np.abs(border - background))
@@ -139,9 +141,7 @@ def fit(image: np.ndarray, box: int = BOX) -> np.ndarray:
     height, width = image.shape
     factor = box / max(height, width)
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    resized = Image.fromarray(image.astype(np.float32), mode="F").resize(
-        size, Image.Resampling.LANCZOS
-    )
+    resized = Image.fromarray(image.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
     return np.clip(np.asarray(resized, dtype=np.float64), 0.0, 255.0)
 
 
@@ -172,11 +172,10 @@ def centre_of_mass(image: np.ndarray) -> np.ndarray:
 
 def prepare(pixels: np.ndarray) -> np.ndarray:
     """Any picture of one digit as a 28x28 uint8 MNIST-style image (scale it for the model)."""
-    gray = grayscale(pixels)
-    light_on_dark = gray if np.median(_border(gray)) <= 127.5 else 255 - gray
-    if is_mnist_format(light_on_dark):
-        return light_on_dark
-    return centre(fit(crop(ink(gray))))
+    image = light_on_dark(grayscale(pixels))
+    if is_mnist_format(image):
+        return image
+    return centre(fit(crop(ink(image))))
 
 
 def _border(image: np.ndarray) -> np.ndarray:

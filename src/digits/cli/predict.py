@@ -16,6 +16,8 @@ import argparse
 import csv
 import io
 import json
+import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -91,7 +93,7 @@ def as_csv(result: prediction.Prediction) -> str:
     return buffer.getvalue().rstrip("\n")
 
 
-def load_model(path: Path, top: int):
+def checked_model(path: Path, top: int):
     """The model, checked to take 28x28 images and to know at least `top` classes."""
     with quiet_native_stderr():
         from digits import models  # imports TensorFlow: only once the arguments are good
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         error("no pictures to predict")
         return FAILED
     try:
-        model = load_model(args.model, args.top)
+        model = checked_model(args.model, args.top)
     except InputError as failure:
         error(str(failure))
         return FAILED
@@ -141,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         error("interrupted")
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as a pipe does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return SOME_FAILED if failed else OK
 
 
