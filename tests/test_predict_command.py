@@ -18,9 +18,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import bundled_mnist, run
 from PIL import Image
 
+from conftest import bundled_mnist, run
 from digits import models
 from digits.cli import predict
 from digits.preparation import scale

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import bundled_mnist
 
+from conftest import bundled_mnist
 from digits import models, serving
 from digits.cli import export
 from digits.preparation import scale
