@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from configobj import ConfigObj
+
 from conftest import dvc, environment, git, make_repo, run, stages_run, update_params
 from servers import Remote, S3Server, SshServer
 
