@@ -104,6 +104,7 @@ def reference_run(
     say(f"  reference: test accuracy by epoch {clock.curve}, {sum(clock.seconds):.1f} s")
     return {
         "time_to_target_s": clock.time_to_target(),
+        "total_s": round(sum(clock.seconds), 1),
         "epochs": len(clock.curve),
         "curve": clock.curve,
         "samples_per_s": round(trained / statistics.median(clock.seconds)),
