@@ -153,13 +153,18 @@ class Background:
             assert time.monotonic() < deadline, f"no {text!r} after {timeout} s:\n{self.output}"
             time.sleep(0.05)
 
-    def stage_pid(self, script: str) -> int:
-        """The process id of the running stage script, a child of `dvc`."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        for pid in children.read_text().split():
-            if script in Path(f"/proc/{pid}/cmdline").read_text():
-                return int(pid)
-        raise AssertionError(f"{script} is not running")
+    def stage_pid(self, script: str, stopped: bool = False, timeout: float = 120) -> int:
+        """The process id of the stage script that `dvc` runs, once running (or stopped)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"exited before {script} ran:\n{self.output}"
+            for pid in _children(self.process.pid):
+                if script in _read(f"/proc/{pid}/cmdline") and (
+                    not stopped or _read(f"/proc/{pid}/stat").rsplit(")", 1)[-1].split()[0] == "T"
+                ):
+                    return int(pid)
+            time.sleep(0.05)
+        raise AssertionError(f"{script} did not {'stop' if stopped else 'start'}:\n{self.output}")
 
     def signal_group(self, number: signal.Signals) -> None:
         os.killpg(self.process.pid, number)
@@ -168,6 +173,17 @@ class Background:
         returncode = self.process.wait(timeout)
         self.reader.join(timeout)
         return returncode, self.output
+
+
+def _children(pid: int) -> list[str]:
+    return _read(f"/proc/{pid}/task/{pid}/children").split()
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:  # the process has just ended
+        return ""
 
 
 # Loaded by every Python process started with INJECTION_FOLDER on PYTHONPATH; acts only

@@ -15,12 +15,17 @@ logger = logging.getLogger("digits")
 
 
 class Terminated(BaseException):
-    """Raised in the main thread on SIGTERM, so that `finally` blocks remove temporary files."""
+    """Raised on SIGTERM, as KeyboardInterrupt is on SIGINT: `finally` blocks remove temporaries."""
 
 
-def _terminate(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
-    raise Terminated
+STOP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+_received: list[int] = []
+
+
+def _stop(signum: int, frame: object) -> None:
+    _received.append(signum)
+    signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
 
 
 def parser(description: str | None) -> argparse.ArgumentParser:
@@ -33,23 +38,29 @@ def parser(description: str | None) -> argparse.ArgumentParser:
 def run(main: Callable[[argparse.Namespace, Params], None], cli: argparse.ArgumentParser) -> None:
     """Parse arguments, validate params.yaml, then call `main(args, params)`.
 
-    Bad input (an InputError) becomes one line on stderr and exit status 1;
-    Ctrl-C (SIGINT) and SIGTERM become one line and exit status 130 or 143,
-    after every temporary file has been removed. Anything else is a bug and
-    keeps its traceback.
+    Bad input (an InputError) becomes one line on stderr and exit status 1.
+    Ctrl-C (SIGINT) or SIGTERM stops the work where it is; once every temporary
+    file is removed, one line says so and the exit status is 130 or 143, even
+    if the interruption surfaced as another exception inside a library.
+    Anything else is a bug and keeps its traceback.
     """
     args = cli.parse_args()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
-    signal.signal(signal.SIGTERM, _terminate)
+    for number in STOP_SIGNALS:
+        signal.signal(number, _stop)
     try:
         params = load_params(args.params)
         main(args, params)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
-    except (KeyboardInterrupt, Terminated) as stop:
-        name = "interrupted" if isinstance(stop, KeyboardInterrupt) else "terminated"
-        print(f"{name}: {cli.prog} stopped; no partly written file was left", file=sys.stderr)
-        sys.exit(130 if name == "interrupted" else 128 + signal.SIGTERM)
+    except BaseException:
+        if not _received:
+            raise
+        print(
+            f"{STOP_SIGNALS[_received[0]]}: {cli.prog} stopped; no partly written file was left",
+            file=sys.stderr,
+        )
+        sys.exit(128 + _received[0])
