@@ -1,11 +1,12 @@
 """Atomic, byte-reproducible file output and safe array input.
 
 Every output is written to a temporary sibling and renamed into place, so a
-crash never leaves a half-written file at an output path. A temporary's name
-holds its writer's process id; one that a killed process left behind (SIGKILL
-cannot be caught) is removed by the next write of the same path. Archives are
-written with fixed timestamps so that the same content always gives the same
-bytes (and DVC sees the same hash across runs).
+crash never leaves a half-written file at an output path. The temporaries being
+written are listed, so that a stop signal can remove them (`remove_temporaries`);
+a temporary's name holds its writer's process id, so that one left by a killed
+process (SIGKILL cannot be caught) is removed by the next write of the same path.
+Archives are written with fixed timestamps so that the same content always gives
+the same bytes (and DVC sees the same hash across runs).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from digits.errors import InputError
 
 logger = logging.getLogger(__name__)
 
+# The temporaries this process is writing, for `remove_temporaries`.
+_in_progress: set[Path] = set()
+
 # The earliest time a zip entry can hold; used for every entry so archives are reproducible.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -42,12 +46,14 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     handle, name = tempfile.mkstemp(prefix=_prefix(path), suffix=f".tmp{suffix}", dir=path.parent)
     os.close(handle)
     temporary = Path(name)
+    _in_progress.add(temporary)
     try:
         yield temporary
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+        _in_progress.discard(temporary)
 
 
 @contextlib.contextmanager
@@ -57,18 +63,28 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(path)
     temporary = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent))
+    _in_progress.add(temporary)
     try:
         yield temporary
         os.chmod(temporary, 0o755)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent))
+            _in_progress.add(old)
             os.replace(path, old / path.name)
             os.replace(temporary, path)
             shutil.rmtree(old)
+            _in_progress.discard(old)
         else:
             os.replace(temporary, path)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+        _in_progress.discard(temporary)
+
+
+def remove_temporaries() -> None:
+    """Remove every temporary this process is writing: for a stop signal, before exiting."""
+    for temporary in list(_in_progress):
+        _remove(temporary)
 
 
 def _prefix(path: Path) -> str:
@@ -83,10 +99,14 @@ def _remove_leftovers(path: Path) -> None:
         if found is None or _running(int(found.group(1))):
             continue
         logger.info("removing %s, left by a process that was killed", leftover)
-        if leftover.is_dir() and not leftover.is_symlink():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
+        _remove(leftover)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _running(pid: int) -> bool:
