@@ -57,8 +57,11 @@ def reset(baseline: Baseline) -> Path:
     repo = baseline.repo
     git(repo, "reset", "-q", "--hard", "main")
     git(repo, "clean", "-q", "-d", "--force")
-    for leftover in temporaries(repo):
-        shutil.rmtree(repo / leftover) if (repo / leftover).is_dir() else (repo / leftover).unlink()
+    for leftover in map(repo.joinpath, temporaries(repo)):
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink()
     if digests(repo) != baseline.digests:
         dvc(repo, "checkout", "--force", "-q")
     assert digests(repo) == baseline.digests, "could not restore the baseline"
@@ -158,11 +161,9 @@ class Background:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"exited before {script} ran:\n{self.output}"
-            for pid in _children(self.process.pid):
-                if script in _read(f"/proc/{pid}/cmdline") and (
-                    not stopped or _read(f"/proc/{pid}/stat").rsplit(")", 1)[-1].split()[0] == "T"
-                ):
-                    return int(pid)
+            for pid, state in _children(self.process.pid).items():
+                if script in _read(f"/proc/{pid}/cmdline") and (not stopped or state == "T"):
+                    return pid
             time.sleep(0.05)
         raise AssertionError(f"{script} did not {'stop' if stopped else 'start'}:\n{self.output}")
 
@@ -175,18 +176,24 @@ class Background:
         return returncode, self.output
 
 
-def _children(pid: int) -> list[str]:
-    return _read(f"/proc/{pid}/task/{pid}/children").split()
+def _children(parent: int) -> dict[int, str]:
+    """The processes whose parent is `parent`, with their state (R, S, T...); Linux only."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        state, ppid = (_read(str(stat)).rsplit(")", 1)[-1].split() or ["", ""])[:2]
+        if ppid == str(parent):
+            children[int(stat.parent.name)] = state
+    return children
 
 
 def _read(path: str) -> str:
     try:
-        return Path(path).read_text()
-    except FileNotFoundError:  # the process has just ended
+        return Path(path).read_text(errors="replace")
+    except OSError:  # the process has just ended
         return ""
 
 
-# Loaded by every Python process started with INJECTION_FOLDER on PYTHONPATH; acts only
+# Loaded by every Python process started with the injection folder on PYTHONPATH; acts only
 # in the stage script FAULT_SCRIPT, at the moment it renames a finished temporary onto
 # FAULT_TARGET: the worst moment for a crash, made exact instead of left to timing.
 INJECTION = """
