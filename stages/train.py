@@ -18,7 +18,7 @@ def main(args, params):
             (train["images"], train["labels"]),
             (validation["images"], validation["labels"]),
             dataset.num_classes,
-            live_dir,
+            callbacks=[training.live_logger(live_dir)],
             verbose=1 if sys.stdout.isatty() else 2,
         )
         models.save_model(model, args.model)

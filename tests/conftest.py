@@ -1,7 +1,10 @@
-"""Shared fixtures: the repository root, shrunken params, and temporary git + DVC copies."""
+"""Shared fixtures: the repository root, shrunken params, temporary git + DVC copies, the
+bundled MNIST digits and a small model trained once per session."""
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import os
 import re
 import shutil
@@ -9,8 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+
+import digits.params
+from digits import idx
+from digits.datasets import MNIST
+from digits.preparation import scale
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +32,7 @@ SMALL = {
 
 def environment() -> dict[str, str]:
     """The environment for subprocesses: this interpreter's bin/ first, so `python` is ours."""
-    env = dict(os.environ)
+    env = dict(os.environ, DVC_NO_ANALYTICS="1")  # DVC's analytics would try the network
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
@@ -98,6 +107,42 @@ def make_repo(destination: Path, changes: dict = SMALL) -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+def bundled_mnist(split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images and labels of a split of the MNIST copy in data/bundled (no network)."""
+    arrays = []
+    for kind in ("images", "labels"):
+        entry = MNIST.file(split, kind)
+        data = gzip.decompress((REPO_ROOT / "data/bundled/mnist" / entry.archive_name).read_bytes())
+        arrays.append(idx.decode(data, entry.name, entry.dimensions)[:limit])
+    return arrays[0], arrays[1]
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> Path:
+    """A small but decent model (about 98% test accuracy) trained once per session; its path.
+
+    The real params, shrunk: the convnet on 10,000 training images for 3 epochs.
+    """
+    from digits import models, training
+
+    images, labels = bundled_mnist("train", 10_500)
+    config = dataclasses.replace(
+        digits.params.load_params(REPO_ROOT / "params.yaml").train,
+        architecture="convnet",
+        epochs=3,
+    )
+    model = training.train(
+        config,
+        (scale(images[:10_000]), labels[:10_000]),
+        (scale(images[10_000:]), labels[10_000:]),
+        MNIST.num_classes,
+        verbose=0,
+    )
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    models.save_model(model, path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import sys
 
 import pytest
 import yaml
+
 from conftest import REPO_ROOT, run
 
 PIPELINE = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())

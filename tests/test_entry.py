@@ -6,6 +6,7 @@ import signal
 import sys
 
 import pytest
+
 from conftest import REPO_ROOT, run
 
 # A stage in miniature: it writes `out` atomically and meets `fault` half way through.

@@ -13,6 +13,7 @@ import gzip
 import struct
 
 import pytest
+
 from conftest import dvc, stages_run
 from faults import assert_nothing_partial, assert_one_error, assert_restored, digests
 

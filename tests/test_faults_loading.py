@@ -14,6 +14,7 @@ import builtins
 import keras
 import numpy as np
 import pytest
+
 from conftest import dvc
 from faults import assert_nothing_partial, assert_one_error, assert_restored
 

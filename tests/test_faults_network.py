@@ -16,6 +16,7 @@ import time
 import zlib
 
 import pytest
+
 from conftest import REPO_ROOT, dvc, stages_run, update_params
 from faults import assert_nothing_partial, assert_one_error, assert_restored, digests
 

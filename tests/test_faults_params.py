@@ -13,6 +13,7 @@ import re
 
 import pytest
 import yaml
+
 from conftest import dvc, load_params, update_params
 from faults import assert_nothing_partial, assert_one_error, assert_restored
 

@@ -8,8 +8,8 @@ import hashlib
 import keras
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
 
+from conftest import REPO_ROOT
 from digits import models
 from digits.errors import InputError
 from digits.params import load_params
@@ -38,6 +38,14 @@ def test_convnet_follows_its_params():
     assert model.output_shape == (None, 10)
     batch = np.random.default_rng(0).random((3, 28, 28), dtype=np.float32)
     assert np.allclose(model.predict(batch, verbose=0).sum(axis=1), 1, atol=1e-5)
+
+
+def test_a_convnet_too_deep_for_the_image_is_refused():
+    config = dataclasses.replace(
+        TRAIN, convnet=dataclasses.replace(TRAIN.convnet, conv_filters=(8, 8, 8), kernel_size=5)
+    )
+    with pytest.raises(InputError, match="3 blocks of 5x5 convolution .* shrink a 28x28 image"):
+        models.build_model(config, (28, 28), 10)
 
 
 def test_saving_twice_gives_the_same_bytes_and_loads_back(tmp_path):

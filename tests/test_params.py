@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, run
 
+from conftest import REPO_ROOT, run
 from digits.params import ParamsError, load_params
 
 GOOD = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
@@ -146,6 +146,7 @@ def test_a_stage_exits_non_zero_with_one_line_before_doing_work(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"error: {params}: unknown key train.learnig_rate; allowed keys in train: "
         "architecture, mlp, convnet, optimizer, learning_rate, lr_schedule, warmup_fraction, "
+        "label_smoothing, "
         "epochs, batch_size, seed"
     ]
     assert not out.exists()

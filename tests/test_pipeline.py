@@ -12,6 +12,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
+
 from conftest import dvc, git, make_repo, stages_run, update_params
 
 pytestmark = pytest.mark.pipeline
@@ -126,7 +127,12 @@ def test_metrics_and_params_diff_between_two_commits(repo):
     params = json.loads(dvc(repo, "params", "diff", "HEAD~1", "HEAD", "--json").stdout)
     assert params["params.yaml"]["train.epochs"] == {"old": 1, "new": 2, "diff": 1}
     plots = json.loads(dvc(repo, "plots", "diff", "HEAD~1", "HEAD", "--json", "--split").stdout)
-    assert set(plots["data"]) == {"Loss", "Accuracy", "results/predictions.csv"}
+    curves = {
+        f"results/training/plots/metrics/{split}/{metric}.tsv"
+        for split in ("train", "eval")
+        for metric in ("loss", "accuracy")
+    }
+    assert set(plots["data"]) == {"Loss", "Accuracy", "results/predictions.csv", *curves}
     for rendered in plots["data"].values():
         assert rendered[0]["revisions"] == ["HEAD~1", "HEAD"]
     assert yaml.safe_load((repo / "params.yaml").read_text())["train"]["epochs"] == 2

@@ -3,6 +3,7 @@
 import re
 
 import yaml
+
 from conftest import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()

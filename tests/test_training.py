@@ -6,8 +6,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
 
+from conftest import REPO_ROOT
 from digits import training
 from digits.errors import InputError
 from digits.params import load_params
@@ -35,7 +35,8 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
 
 
 def test_training_logs_every_epoch_with_dvclive(tmp_path):
-    model = training.train(TINY, data(64), data(20, seed=1), 10, tmp_path / "live", verbose=0)
+    logger = training.live_logger(tmp_path / "live")
+    model = training.train(TINY, data(64), data(20, seed=1), 10, [logger], verbose=0)
     assert model.name == "mlp"
     for split in ("train", "eval"):
         for metric in ("loss", "accuracy"):
@@ -44,7 +45,7 @@ def test_training_logs_every_epoch_with_dvclive(tmp_path):
     assert not (tmp_path / "live" / "dvc.yaml").exists()
 
 
-def test_a_batch_larger_than_the_training_set_is_refused(tmp_path):
+def test_a_batch_larger_than_the_training_set_is_refused():
     config = dataclasses.replace(TINY, batch_size=65)
     with pytest.raises(InputError, match="train.batch_size=65 is larger than the training set"):
-        training.train(config, data(64), data(20), 10, tmp_path / "live", verbose=0)
+        training.train(config, data(64), data(20), 10, verbose=0)

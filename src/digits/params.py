@@ -60,7 +60,9 @@ class MlpParams:
 @dataclass(frozen=True)
 class ConvnetParams:
     conv_filters: tuple[int, ...] = _spec(min_items=1, ge=1)
+    kernel_size: int = _spec(ge=1, le=7)
     dense_units: int = _spec(ge=1)
+    batch_norm_momentum: float = _spec(ge=0, lt=1)
     dropout_rate: float = _spec(ge=0, lt=1)
 
 
@@ -73,6 +75,7 @@ class TrainParams:
     learning_rate: float = _spec(gt=0, le=10)
     lr_schedule: str = _spec(choices=LR_SCHEDULES)
     warmup_fraction: float = _spec(ge=0, lt=1)
+    label_smoothing: float = _spec(ge=0, lt=1)
     epochs: int = _spec(ge=1)
     batch_size: int = _spec(ge=1)
     seed: int = _spec(ge=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
@@ -18,7 +19,6 @@ from digits.params import TrainParams
 
 logger = logging.getLogger(__name__)
 
-LOSS = "sparse_categorical_crossentropy"  # categorical cross-entropy on integer labels
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -49,32 +49,36 @@ def learning_rate(
     )
 
 
+def live_logger(live_dir: str | Path) -> DVCLiveCallback:
+    """A callback logging each epoch's metrics with dvclive into `live_dir`.
+
+    dvclive writes only metrics here (no dvc.yaml edits, no experiment, no report):
+    dvc.yaml declares the files, and `dvc exp run` already records experiments.
+    """
+    return DVCLiveCallback(live=Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None))
+
+
 def train(
     config: TrainParams,
     train_data: tuple[np.ndarray, np.ndarray],
     validation_data: tuple[np.ndarray, np.ndarray],
     num_classes: int,
-    live_dir: str | Path,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
 ) -> keras.Model:
-    """Build, compile and fit the model, logging each epoch with dvclive into `live_dir`.
-
-    dvclive writes only metrics here (no dvc.yaml edits, no experiment, no report):
-    dvc.yaml declares the files, and `dvc exp run` already records experiments.
-    """
+    """Build, compile and fit the model; return it trained."""
     images, labels = train_data
     if config.batch_size > len(labels):
         raise InputError(
             f"train.batch_size={config.batch_size} is larger than the training set "
             f"({len(labels)} samples); lower it or use more data"
         )
-    live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
     seed_everything(config.seed)
     model = build_model(config, images.shape[1:], num_classes)
     steps = config.epochs * math.ceil(len(labels) / config.batch_size)
     model.compile(
         optimizer=OPTIMIZERS[config.optimizer](learning_rate=learning_rate(config, steps)),
-        loss=LOSS,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
     )
     logger.info(
@@ -86,12 +90,15 @@ def train(
     )
     model.fit(
         images,
-        labels,
+        keras.utils.to_categorical(labels, num_classes),
         batch_size=config.batch_size,
         epochs=config.epochs,
-        validation_data=validation_data,
+        validation_data=(
+            validation_data[0],
+            keras.utils.to_categorical(validation_data[1], num_classes),
+        ),
         shuffle=True,
-        callbacks=[DVCLiveCallback(live=live)],
+        callbacks=list(callbacks),
         verbose=verbose,
     )
     return model

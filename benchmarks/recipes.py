@@ -1,0 +1,125 @@
+"""Training runs timed epoch by epoch, for the benchmark: ours, the reference, a matmul."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import reference
+from digits import storage, training
+from digits.params import load_params
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Training seconds per epoch (test-set scoring excluded) and test accuracy after each."""
+
+    def __init__(self, test: tuple[np.ndarray, np.ndarray], target: float, stop: bool) -> None:
+        super().__init__()
+        self.test, self.target, self.stop = test, target, stop
+        self.seconds: list[float] = []
+        self.curve: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self.started)
+        images, labels = self.test
+        if self.model.input_shape[-1] == 1 and images.ndim == 3:
+            images = images[..., None]
+        predicted = self.model.predict(images, batch_size=1000, verbose=0).argmax(axis=1)
+        self.curve.append(round(float(np.mean(predicted == labels)), 4))
+        if self.stop and self.curve[-1] >= self.target:
+            self.model.stop_training = True
+
+    def time_to_target(self) -> float | None:
+        for epoch, accuracy in enumerate(self.curve):
+            if accuracy >= self.target:
+                return round(sum(self.seconds[: epoch + 1]), 1)
+        return None
+
+
+def load(data: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    arrays = storage.load_npz(data / f"{split}.npz", ("images", "labels"))
+    return arrays["images"], arrays["labels"]
+
+
+def train_flops_per_sample(model: keras.Model) -> int:
+    """Multiply-adds of the convolutions and dense layers, x2 FLOP, x3 for forward + backward."""
+    forward = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            height, width, filters = layer.output.shape[1:]
+            kernel = int(np.prod(layer.kernel_size)) * layer.input.shape[-1]
+            forward += 2 * height * width * filters * kernel
+        elif isinstance(layer, keras.layers.Dense):
+            forward += 2 * layer.input.shape[-1] * layer.units
+    return 3 * forward
+
+
+def accuracy_runs(
+    params: Path, data: Path, seeds: int, target: float, say: Callable[[str], None]
+) -> list[dict]:
+    """The default recipe from params.yaml, once per seed, timed epoch by epoch."""
+    config = load_params(params).train
+    train, validation, test = load(data, "train"), load(data, "validation"), load(data, "test")
+    runs = []
+    for seed in range(seeds):
+        clock = EpochClock(test, target, stop=False)
+        model = training.train(
+            dataclasses.replace(config, seed=seed), train, validation, 10, [clock], verbose=0
+        )
+        runs.append(
+            {
+                "seed": seed,
+                "curve": clock.curve,
+                "epoch_s": [round(s, 2) for s in clock.seconds],
+                "final_accuracy": clock.curve[-1],
+                "time_to_target_s": clock.time_to_target(),
+                "samples_per_s": len(train[1]) / statistics.median(clock.seconds),
+                "train_flops_per_sample": train_flops_per_sample(model),
+            }
+        )
+        say(f"  seed {seed}: test accuracy by epoch {clock.curve}, {sum(clock.seconds):.1f} s")
+    return runs
+
+
+def reference_run(
+    data: Path, target: float, max_epochs: int | None, say: Callable[[str], None]
+) -> dict:
+    """The keras-io recipe on the same 60,000 training images, stopped once it hits the target."""
+    train, validation, test = load(data, "train"), load(data, "validation"), load(data, "test")
+    images = np.concatenate([train[0], validation[0]])
+    labels = np.concatenate([train[1], validation[1]])
+    clock = EpochClock(test, target, stop=True)
+    reference.fit(images, labels, max_epochs or reference.EPOCHS, [clock])
+    trained = int(len(labels) * (1 - reference.VALIDATION_SPLIT))
+    say(f"  reference: test accuracy by epoch {clock.curve}, {sum(clock.seconds):.1f} s")
+    return {
+        "time_to_target_s": clock.time_to_target(),
+        "epochs": len(clock.curve),
+        "curve": clock.curve,
+        "samples_per_s": round(trained / statistics.median(clock.seconds)),
+    }
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Median float32 matrix-multiply rate of TensorFlow on this machine."""
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    tf.matmul(a, b).numpy()
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(4):
+            product = tf.matmul(a, b)
+        product.numpy()
+        rates.append(4 * 2 * size**3 / (time.perf_counter() - started) / 1e9)
+    return statistics.median(rates)

@@ -1,0 +1,356 @@
+"""Benchmark the pipeline on this machine, in one run, and write the figures as JSON.
+
+    python benchmarks/run.py            # the full benchmark (about 10 minutes on 2 cores)
+    python benchmarks/run.py --quick    # a smoke test on a slice of the data (about 1 minute)
+
+Measures, side by side in one process tree so that a busy machine slows both alike:
+1. a cold `dvc repro` of the default pipeline in a temporary copy: wall time and peak
+   memory (RSS) per stage, and in total;
+2. a no-op `dvc repro` against DVC's floor (a 5-stage pipeline whose stages only copy a
+   small file), median of several runs, and their ratio;
+3. time to reach the target test accuracy (99.2%): the default recipe against the keras-io
+   reference recipe (benchmarks/reference.py), on the same normalized data;
+4. training throughput of the default model: samples/s and GFLOP/s, as a share of the
+   machine's nominal FP32 peak and of a float32 matrix multiply measured here;
+5. final test accuracy of the default recipe over several seeds (mean, min).
+Load averages are recorded beside the figures. A benchmark, not a test: nothing fails
+on a slow machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+# Quiet TensorFlow's C++ logs (as the package does) before recipes.py imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+TARGET_ACCURACY = 0.992
+QUICK_PARAMS = {
+    "normalize": {"max_train_samples": 3000, "max_test_samples": 1000},
+    "train": {"epochs": 1},
+}
+
+
+def main() -> None:
+    cli = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    cli.add_argument(
+        "--quick", action="store_true", help="a slice of the data, one epoch, one seed"
+    )
+    cli.add_argument("--out", default="benchmark.json", help="where to write the JSON figures")
+    cli.add_argument("--seeds", type=int, default=3, help="seeds of the default recipe (3)")
+    cli.add_argument("--repeats", type=int, default=5, help="runs of each no-op repro (5)")
+    cli.add_argument("--ghz", type=float, default=2.45, help="clock for the nominal peak (2.45)")
+    cli.add_argument("--flops-per-cycle", type=int, default=32, help="per core: AVX2 FMA, FP32")
+    args = cli.parse_args()
+    seeds = 1 if args.quick else args.seeds
+    results: dict = {"machine": machine(args), "quick": args.quick, "load": {"start": load()}}
+    with tempfile.TemporaryDirectory(prefix="digits-benchmark-") as scratch:
+        project = make_project(Path(scratch) / "project", QUICK_PARAMS if args.quick else {})
+        say("1/5 cold dvc repro of the default pipeline")
+        results["cold_repro"] = cold_repro(project)
+        say("2/5 no-op dvc repro against DVC's floor")
+        results["noop_repro"] = noop_repro(project, Path(scratch) / "floor", args.repeats)
+        results["load"]["after_pipeline"] = load()
+        say("3/5 time to target: default recipe and keras-io reference")
+        from recipes import accuracy_runs, matmul_gflops, reference_run
+
+        data = project / "data" / "normalized"
+        runs = accuracy_runs(project / "params.yaml", data, seeds, TARGET_ACCURACY, say)
+        reference = reference_run(data, TARGET_ACCURACY, 1 if args.quick else None, say)
+        results["time_to_target"] = time_to_target(runs, reference)
+        say("4/5 throughput")
+        results["throughput"] = throughput(runs, matmul_gflops(), results["machine"])
+        say("5/5 accuracy over seeds")
+        accuracies = [run["final_accuracy"] for run in runs]
+        results["accuracy"] = {
+            "seeds": [run["seed"] for run in runs],
+            "final": accuracies,
+            "mean": statistics.mean(accuracies),
+            "min": min(accuracies),
+        }
+    results["load"]["end"] = load()
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwrote {args.out}")
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def load() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def machine(args: argparse.Namespace) -> dict:
+    cores = len(os.sched_getaffinity(0))
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    versions = {}
+    for package in ("tensorflow", "keras", "dvc", "dvclive", "numpy"):
+        try:
+            from importlib.metadata import version
+
+            versions[package] = version(package if package != "tensorflow" else "tensorflow-cpu")
+        except Exception:
+            versions[package] = None
+    return {
+        "cpu": model,
+        "cores": cores,
+        "nominal_peak_gflops": cores * args.flops_per_cycle * args.ghz,
+        "nominal_peak_basis": f"{cores} cores x {args.flops_per_cycle} FLOP/cycle x {args.ghz} GHz",
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", DVC_NO_ANALYTICS="1")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def make_project(destination: Path, changes: dict) -> Path:
+    """A git + DVC copy of the working tree (tracked and untracked, not ignored files)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, destination / name)
+    params = yaml.safe_load((destination / "params.yaml").read_text())
+    for section, values in changes.items():
+        params[section].update(values)
+    (destination / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git(destination, "init", "-q")
+    git(destination, "add", "-A")
+    git(
+        destination,
+        "-c",
+        "user.name=bench",
+        "-c",
+        "user.email=bench@example.com",
+        "commit",
+        "-q",
+        "-m",
+        "benchmark copy",
+    )
+    return destination
+
+
+class PeakMemory:
+    """Samples the RSS of every descendant of a process; keeps each stage script's peak."""
+
+    def __init__(self, root_pid: int) -> None:
+        self.root_pid = root_pid
+        self.peaks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            parents, commands = {}, {}
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    parents[int(entry.name)] = int(
+                        (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                    )
+                    commands[int(entry.name)] = (entry / "cmdline").read_bytes().split(b"\0")
+                except (OSError, IndexError, ValueError):
+                    continue
+            for pid, command in commands.items():
+                ancestor = pid
+                while ancestor in parents and ancestor != self.root_pid:
+                    ancestor = parents[ancestor]
+                script = next((c.decode() for c in command if c.startswith(b"stages/")), None)
+                if ancestor != self.root_pid or script is None:
+                    continue
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                rss = next(
+                    (
+                        int(line.split()[1])
+                        for line in status.splitlines()
+                        if line.startswith("VmHWM")
+                    ),
+                    0,
+                )
+                name = Path(script).stem
+                self.peaks[name] = max(self.peaks.get(name, 0), rss * 1024)
+
+
+def cold_repro(project: Path) -> dict:
+    """Run `dvc repro` once from nothing; time each stage from DVC's own progress lines."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro"],
+        cwd=project,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stages: dict[str, float] = {}
+    current, since = None, 0.0
+    with PeakMemory(process.pid) as memory:
+        for line in process.stdout:
+            now = time.monotonic()
+            if line.startswith("Running stage '"):
+                current, since = line.split("'")[1], now
+            elif line.startswith(("Generating lock file", "Updating lock file")) and current:
+                stages[current] = round(now - since, 2)
+                current = None
+        process.wait()
+    if process.returncode != 0:
+        raise SystemExit(f"dvc repro failed with exit status {process.returncode}")
+    return {
+        "total_s": round(time.monotonic() - started, 2),
+        "stages_s": stages,
+        "peak_rss_mib": {name: round(peak / 2**20) for name, peak in memory.peaks.items()},
+    }
+
+
+def timed_runs(command: list[str], cwd: Path, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        started = time.monotonic()
+        subprocess.run(command, cwd=cwd, env=environment(), check=True, capture_output=True)
+        times.append(round(time.monotonic() - started, 3))
+    return times
+
+
+def noop_repro(project: Path, floor: Path, repeats: int) -> dict:
+    floor.mkdir()
+    git(floor, "init", "-q")
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "init", "-q"], cwd=floor, check=True, env=environment()
+    )
+    (floor / "f0").write_text("seed\n")
+    stages = {
+        f"s{i}": {"cmd": f"cp f{i - 1} f{i}", "deps": [f"f{i - 1}"], "outs": [f"f{i}"]}
+        for i in range(1, 6)
+    }
+    (floor / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    dvc = [sys.executable, "-m", "dvc", "repro"]
+    timed_runs(dvc, floor, 1)  # the first run does the work
+    ours = timed_runs(dvc, project, repeats)
+    theirs = timed_runs(dvc, floor, repeats)
+    return {
+        "ours_s": ours,
+        "floor_s": theirs,
+        "ours_median_s": statistics.median(ours),
+        "floor_median_s": statistics.median(theirs),
+        "ratio": round(statistics.median(ours) / statistics.median(theirs), 2),
+    }
+
+
+def time_to_target(runs: list[dict], reference: dict) -> dict:
+    reached = [run["time_to_target_s"] for run in runs if run["time_to_target_s"] is not None]
+    ours = statistics.median(reached) if len(reached) == len(runs) else None
+    theirs = reference["time_to_target_s"]
+    return {
+        "target": TARGET_ACCURACY,
+        "default_s": ours,
+        "default_per_seed_s": [run["time_to_target_s"] for run in runs],
+        "reference_s": theirs,
+        "reference_epochs": reference["epochs"],
+        "reference_curve": reference["curve"],
+        "speedup": round(theirs / ours, 2) if ours and theirs else None,
+        "reference_samples_per_s": reference["samples_per_s"],
+    }
+
+
+def throughput(runs: list[dict], matmul: float, machine_info: dict) -> dict:
+    rate = statistics.median(run["samples_per_s"] for run in runs)
+    flops = runs[0]["train_flops_per_sample"]
+    achieved = rate * flops / 1e9
+    return {
+        "samples_per_s": round(rate),
+        "train_mflop_per_sample": round(flops / 1e6, 2),
+        "gflops": round(achieved, 1),
+        "share_of_nominal_peak": round(achieved / machine_info["nominal_peak_gflops"], 3),
+        "matmul_gflops": round(matmul, 1),
+        "share_of_matmul": round(achieved / matmul, 3),
+    }
+
+
+def table(results: dict) -> str:
+    cold, noop = results["cold_repro"], results["noop_repro"]
+    target, speed, accuracy = results["time_to_target"], results["throughput"], results["accuracy"]
+    rows = [("machine", f"{results['machine']['cpu']}, {results['machine']['cores']} cores")]
+    rows += [("load average (start, end)", f"{results['load']['start']} {results['load']['end']}")]
+    rows += [("cold dvc repro, total", f"{cold['total_s']:.1f} s")]
+    for name, seconds in cold["stages_s"].items():
+        peak = cold["peak_rss_mib"].get(name, 0)
+        rows.append((f"  {name}", f"{seconds:.1f} s, peak {peak} MiB"))
+    rows += [
+        ("no-op dvc repro (median)", f"{noop['ours_median_s']:.2f} s"),
+        ("DVC floor, 5 trivial stages", f"{noop['floor_median_s']:.2f} s (ratio {noop['ratio']})"),
+        (f"time to {target['target']:.1%}: default", _seconds(target["default_s"])),
+        ("  keras-io reference", _seconds(target["reference_s"])),
+        ("  speed-up", f"{target['speedup']}x" if target["speedup"] else "n/a"),
+        ("training throughput", f"{speed['samples_per_s']} samples/s, {speed['gflops']} GFLOP/s"),
+        ("  share of nominal peak", f"{speed['share_of_nominal_peak']:.0%}"),
+        (
+            "  share of measured matmul",
+            f"{speed['share_of_matmul']:.0%} ({speed['matmul_gflops']} GFLOP/s)",
+        ),
+        (
+            "test accuracy over seeds",
+            f"mean {accuracy['mean']:.2%}, min {accuracy['min']:.2%} "
+            f"({', '.join(f'{a:.2%}' for a in accuracy['final'])})",
+        ),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f} s" if value is not None else "not reached"
+
+
+if __name__ == "__main__":
+    main()

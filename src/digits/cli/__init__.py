@@ -1,0 +1,50 @@
+"""Console commands installed with the package: `digits-predict` and `digits-export`.
+
+Each command's `main(argv)` returns its exit status, so tests can call it; only
+these entry points configure logging and print.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+
+from tqdm import tqdm
+
+# Exit statuses shared by the commands.
+OK = 0
+SOME_FAILED = 1  # some inputs could not be used; the rest were
+FAILED = 2  # nothing done: bad arguments, no model, no inputs
+
+
+def configure_logging(verbose: bool) -> None:
+    """Warnings from everything on stderr; this package's progress notes too when `verbose`."""
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("digits").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def error(message: str) -> None:
+    """One line on stderr (around any progress bar)."""
+    tqdm.write(f"error: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Hide what native libraries write straight to file descriptor 2 inside the block.
+
+    TensorFlow prints an informational oneDNN notice on import whatever
+    TF_CPP_MIN_LOG_LEVEL says; the commands' stderr is kept for their own
+    one-line errors. Python exceptions raised in the block still show.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

