@@ -25,7 +25,8 @@ pytestmark = pytest.mark.pipeline
 ARCHIVES = {
     path.name: path.read_bytes() for path in (REPO_ROOT / "data/bundled/mnist").glob("*.gz")
 }
-STALL_SECONDS = 30  # far beyond the baseline's 1-second timeout
+TIMEOUT_SECONDS = 3.0  # download.timeout_seconds here: ample for 127.0.0.1 on a busy machine
+STALL_SECONDS = 30  # far beyond it
 ENDLESS_CAP = 512 << 20  # the endless body gives up here if nothing stops the download
 IMAGES = "train-images-idx3-ubyte.gz"  # the first file fetched: 47,040,016 bytes unpacked
 
@@ -111,7 +112,10 @@ def sources(mirror):
 def test_when_every_source_fails_one_line_names_each_and_data_stays_clean(clean_baseline, mirror):
     repo = clean_baseline.repo
     bad = sources(mirror)
-    update_params(repo / "params.yaml", {"download": {"sources": list(bad.values())}})
+    update_params(
+        repo / "params.yaml",
+        {"download": {"sources": list(bad.values()), "timeout_seconds": TIMEOUT_SECONDS}},
+    )
     started = time.monotonic()
     result = dvc(repo, "repro", check=False)
     assert time.monotonic() - started < STALL_SECONDS  # the timeout fired
@@ -141,7 +145,10 @@ def test_each_failure_is_logged_and_the_next_source_is_used(clean_baseline, mirr
     bad = sources(mirror)
     del bad["oversized"]
     good = f"{mirror}/good/"
-    update_params(repo / "params.yaml", {"download": {"sources": [*bad.values(), good]}})
+    update_params(
+        repo / "params.yaml",
+        {"download": {"sources": [*bad.values(), good], "timeout_seconds": TIMEOUT_SECONDS}},
+    )
     result = dvc(repo, "repro")
     for mode, url in bad.items():
         assert f"digits.sources: source {url} failed: " in result.stderr, mode
