@@ -143,3 +143,20 @@ def trained_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "model.keras"
     models.save_model(model, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def fault_baseline(tmp_path_factory):
+    """One shrunken pipeline run that the fault tests (test_faults_*.py) attack."""
+    import faults  # here, not at the top: faults imports this module
+
+    return faults.make_baseline(tmp_path_factory.mktemp("faults"))
+
+
+@pytest.fixture
+def clean_baseline(fault_baseline):
+    """The fault baseline, reset to its commit and its outputs."""
+    import faults
+
+    faults.reset(fault_baseline)
+    return fault_baseline

@@ -1,5 +1,8 @@
 """Atomic writes, byte-stable archives, and .npz loading without pickles."""
 
+import os
+import subprocess
+import sys
 import time
 import zipfile
 
@@ -69,3 +72,25 @@ def test_normalize_zip_fixes_times_and_can_rewrite_entries(tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert {i.date_time for i in archive.infolist()} == {storage.ZIP_EPOCH}
         assert archive.read("keep.txt") == b"same" and archive.read("change.txt") == b"new"
+
+
+def test_the_next_write_removes_what_a_killed_writer_left_and_nothing_else(tmp_path):
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead, alive = int(ended.stdout), os.getpid()
+    left_file = tmp_path / f".model.keras.{dead}.k2j4h5g6.tmp.keras"
+    left_folder = tmp_path / f".model.keras.{dead}.a1b2c3d4.tmp"
+    in_use = tmp_path / f".model.keras.{alive}.z9y8x7w6.tmp.keras"  # a writer still running
+    others = [tmp_path / f".other.keras.{dead}.q1w2e3r4.tmp", tmp_path / ".model.keras.notes"]
+    for path in [left_file, in_use, *others]:
+        path.write_text("partial")
+    left_folder.mkdir()
+    (left_folder / "metrics.json").write_text("{")
+    storage.write_text(tmp_path / "model.keras", "whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["model.keras", in_use.name, *(p.name for p in others)]
+    )

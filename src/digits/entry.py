@@ -4,13 +4,36 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from collections.abc import Callable
 
+from digits import storage
 from digits.errors import InputError
 from digits.params import Params, load_params
 
 logger = logging.getLogger("digits")
+
+
+STOP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+
+
+def _stop_handler(program: str) -> Callable[[int, object], None]:
+    """On SIGINT or SIGTERM: remove this process's temporaries, say so in one line, exit.
+
+    It exits from the handler instead of raising KeyboardInterrupt: an exception
+    raised while TensorFlow's C++ code calls back into Python can be turned into
+    a SystemError, printed and dropped, and the work would go on.
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        storage.remove_temporaries()
+        line = f"{STOP_SIGNALS[signum]}: {program} stopped; no partly written file was left\n"
+        os.write(sys.stderr.fileno(), line.encode())
+        os._exit(128 + signum)
+
+    return stop
 
 
 def parser(description: str | None) -> argparse.ArgumentParser:
@@ -24,19 +47,19 @@ def run(main: Callable[[argparse.Namespace, Params], None], cli: argparse.Argume
     """Parse arguments, validate params.yaml, then call `main(args, params)`.
 
     Bad input (an InputError) becomes one line on stderr and exit status 1;
-    Ctrl-C becomes "interrupted" and exit status 130. Anything else is a bug
-    and keeps its traceback.
+    Ctrl-C (SIGINT) or SIGTERM removes the temporary files being written, says
+    so in one line and exits with status 130 or 143. Anything else is a bug and
+    keeps its traceback.
     """
     args = cli.parse_args()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+    for number in STOP_SIGNALS:
+        signal.signal(number, _stop_handler(cli.prog))
     try:
         params = load_params(args.params)
         main(args, params)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print(f"interrupted: {cli.prog} stopped; no output was replaced", file=sys.stderr)
-        sys.exit(130)

@@ -9,6 +9,7 @@ that names the key, so a typo passed with `dvc exp run -S` fails before training
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -142,8 +143,8 @@ def _build(cls: type, raw: Any, prefix: str, source: Path) -> Any:
 
 
 def _check(key: str, kind: Any, value: Any, rules: dict, source: Path) -> Any:
-    def fail(expected: str) -> typing.NoReturn:
-        raise ParamsError(f"{source}: {key} must be {expected}, got {_show(value)}")
+    def fail(expected: str, hint: str = "") -> typing.NoReturn:
+        raise ParamsError(f"{source}: {key} must be {expected}, got {_show(value)}{hint}")
 
     args = typing.get_args(kind)
     if isinstance(kind, types.UnionType):  # `T | None`
@@ -164,7 +165,7 @@ def _check(key: str, kind: Any, value: Any, rules: dict, source: Path) -> Any:
     if kind is str and not isinstance(value, str):
         fail(described)
     if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, kind)):
-        fail(described)
+        fail(described, _number_as_text_hint(value))
     if "choices" in rules and value not in rules["choices"]:
         fail(described)
     for bound, holds in _BOUNDS.items():
@@ -191,6 +192,18 @@ def _describe(kind: type, rules: dict) -> str:
         if bounds:
             text += " " + " and ".join(bounds)
     return text + (" or null" if rules.get("nullable") else "")
+
+
+def _number_as_text_hint(value: Any) -> str:
+    """YAML reads `1e-3` (no dot) and quoted numbers as strings: say how to write the number."""
+    try:
+        number = float(value) if isinstance(value, str) else math.nan
+    except ValueError:
+        return ""
+    if not math.isfinite(number):
+        return ""
+    written = int(number) if number.is_integer() else number
+    return f" (YAML reads it as text; write {written!r})"
 
 
 def _show(value: Any) -> str:

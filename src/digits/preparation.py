@@ -6,6 +6,7 @@ raw files. No TensorFlow here: the normalize stage must start fast.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +24,30 @@ def read_split(
     """Decode the images and labels of `split` ("train" or "test") from `folder`.
 
     `limit` keeps only the first samples (MNIST's files are already shuffled).
+    Structure and labels are checked first, for the most precise message; then
+    each file's sha256, so that a file changed since the download is refused.
     """
-    arrays = []
-    for kind in ("images", "labels"):
-        entry = dataset.file(split, kind)
-        path = Path(folder) / entry.name
+    entries = [dataset.file(split, kind) for kind in ("images", "labels")]
+    paths = [Path(folder) / entry.name for entry in entries]
+    contents = []
+    for path in paths:
         try:
-            data = path.read_bytes()
+            contents.append(path.read_bytes())
         except FileNotFoundError:
             raise InputError(f"{path}: file not found; run the download stage first") from None
-        arrays.append(idx.decode(data, str(path), entry.dimensions))
-    images, labels = arrays
-    validate(images, labels, dataset, split)
+    images, labels = (
+        idx.decode(data, str(path), entry.dimensions)
+        for entry, path, data in zip(entries, paths, contents, strict=True)
+    )
+    validate(images, labels, dataset, f"{paths[0]} + {paths[1].name}")
+    for entry, path, data in zip(entries, paths, contents, strict=True):
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != entry.sha256:
+            raise InputError(
+                f"{path}: sha256 {digest[:12]}… differs from {dataset.name}'s "
+                f"{entry.sha256[:12]}…; the file changed after the download: restore it "
+                "with `dvc checkout` or re-run the download stage"
+            )
     return images[:limit], labels[:limit]
 
 

@@ -1,9 +1,12 @@
 """Atomic, byte-reproducible file output and safe array input.
 
 Every output is written to a temporary sibling and renamed into place, so a
-crash never leaves a half-written file at an output path. Archives are written
-with fixed timestamps so that the same content always gives the same bytes
-(and DVC sees the same hash across runs).
+crash never leaves a half-written file at an output path. The temporaries being
+written are listed, so that a stop signal can remove them (`remove_temporaries`);
+a temporary's name holds its writer's process id, so that one left by a killed
+process (SIGKILL cannot be caught) is removed by the next write of the same path.
+Archives are written with fixed timestamps so that the same content always gives
+the same bytes (and DVC sees the same hash across runs).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -23,6 +28,11 @@ import numpy as np
 
 from digits.errors import InputError
 
+logger = logging.getLogger(__name__)
+
+# The temporaries this process is writing, for `remove_temporaries`.
+_in_progress: set[Path] = set()
+
 # The earliest time a zip entry can hold; used for every entry so archives are reproducible.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -32,17 +42,18 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent
-    )
+    _remove_leftovers(path)
+    handle, name = tempfile.mkstemp(prefix=_prefix(path), suffix=f".tmp{suffix}", dir=path.parent)
     os.close(handle)
     temporary = Path(name)
+    _in_progress.add(temporary)
     try:
         yield temporary
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+        _in_progress.discard(temporary)
 
 
 @contextlib.contextmanager
@@ -50,19 +61,62 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; swap it in for `path` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    _remove_leftovers(path)
+    temporary = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent))
+    _in_progress.add(temporary)
     try:
         yield temporary
         os.chmod(temporary, 0o755)
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            old = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent))
+            _in_progress.add(old)
             os.replace(path, old / path.name)
             os.replace(temporary, path)
             shutil.rmtree(old)
+            _in_progress.discard(old)
         else:
             os.replace(temporary, path)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+        _in_progress.discard(temporary)
+
+
+def remove_temporaries() -> None:
+    """Remove every temporary this process is writing: for a stop signal, before exiting."""
+    for temporary in list(_in_progress):
+        _remove(temporary)
+
+
+def _prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}."
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Remove the temporaries of `path` whose writing process no longer runs."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[^.]+\.tmp(\.[^.]+)?")
+    for leftover in path.parent.iterdir():
+        found = pattern.fullmatch(leftover.name)
+        if found is None or _running(int(found.group(1))):
+            continue
+        logger.info("removing %s, left by a process that was killed", leftover)
+        _remove(leftover)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

@@ -1,0 +1,62 @@
+"""What every stage does on bad input and on SIGINT or SIGTERM: one line, a clean exit."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT, run
+
+# A stage in miniature: it writes `out` atomically and meets `fault` half way through.
+STAGE = """
+import os, signal, sys
+from digits import entry, storage
+from digits.errors import InputError
+
+def main(args, params):
+    with storage.atomic_path(args.out) as temporary:
+        temporary.write_text("half")
+        if args.fault == "input":
+            raise InputError("data/x.npz: broken")
+        if args.fault == "bug":
+            raise RuntimeError("a bug")
+        os.kill(os.getpid(), getattr(signal, args.fault))
+        signal.pause()
+
+cli = entry.parser(None)
+cli.add_argument("--out")
+cli.add_argument("--fault")
+entry.run(main, cli)
+"""
+
+
+STOPPED = "stage.py stopped; no partly written file was left"
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "last_line"),
+    [
+        ("input", 1, "error: data/x.npz: broken"),
+        ("SIGTERM", 128 + signal.SIGTERM, f"terminated: {STOPPED}"),
+        ("SIGINT", 130, f"interrupted: {STOPPED}"),
+        ("bug", 1, "RuntimeError: a bug"),  # not bad input, not stopped: the traceback stays
+    ],
+)
+def test_a_stage_stops_with_one_line_and_removes_its_temporary(tmp_path, fault, status, last_line):
+    script = tmp_path / "stage.py"
+    script.write_text(STAGE)
+    out = tmp_path / "out" / "result.txt"
+    params = REPO_ROOT / "params.yaml"
+    result = run(
+        [sys.executable, str(script), "--params", str(params), "--out", str(out), "--fault", fault],
+        tmp_path,
+        check=False,
+    )
+    assert result.returncode == status
+    lines = result.stderr.splitlines()
+    assert lines[-1] == last_line
+    assert (lines[0] == "Traceback (most recent call last):") == (fault == "bug")
+    assert len(lines) == 1 or fault == "bug"
+    assert list(out.parent.iterdir()) == []  # neither the output nor its temporary
