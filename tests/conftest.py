@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # The real params, shrunk: a slice of the data and one epoch (no special code paths).
 SMALL = {
     "normalize": {"max_train_samples": 1500, "max_test_samples": 400},
-    "train": {"epochs": 1},
+    "train": {"epochs": 1, "batch_size": 32},  # enough steps to learn something in one epoch
 }
 
 
