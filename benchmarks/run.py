@@ -238,12 +238,17 @@ def cold_repro(project: Path) -> dict:
     with PeakMemory(process.pid) as memory:
         for line in process.stdout:
             now = time.monotonic()
-            if line.startswith("Running stage '"):
-                current, since = line.split("'")[1], now
-            elif line.startswith(("Generating lock file", "Updating lock file")) and current:
+            # A stage ends where DVC records it in dvc.lock, or (when its lock entry is
+            # unchanged and DVC prints nothing) where the next stage starts.
+            ended = line.startswith(("Running stage '", "Generating lock", "Updating lock"))
+            if ended and current:
                 stages[current] = round(now - since, 2)
                 current = None
+            if line.startswith("Running stage '"):
+                current, since = line.split("'")[1], now
         process.wait()
+        if current:
+            stages[current] = round(time.monotonic() - since, 2)
     if process.returncode != 0:
         raise SystemExit(f"dvc repro failed with exit status {process.returncode}")
     return {
