@@ -9,14 +9,12 @@ wrong, leaving nothing in data/.
 
 from __future__ import annotations
 
-import http.server
 import socket
-import threading
 import time
-import zlib
 
 import pytest
 
+import mirrors
 from conftest import REPO_ROOT, dvc, stages_run, update_params
 from faults import assert_nothing_partial, assert_one_error, assert_restored, digests
 
@@ -27,7 +25,6 @@ ARCHIVES = {
 }
 TIMEOUT_SECONDS = 3.0  # download.timeout_seconds here: ample for 127.0.0.1 on a busy machine
 STALL_SECONDS = 30  # far beyond it
-ENDLESS_CAP = 512 << 20  # the endless body gives up here if nothing stops the download
 IMAGES = "train-images-idx3-ubyte.gz"  # the first file fetched: 47,040,016 bytes unpacked
 
 ENDLESS_SENT: list[int] = []  # bytes of body the endless source wrote, per request
@@ -44,59 +41,10 @@ BAD = {
 }
 
 
-class Mirror(http.server.BaseHTTPRequestHandler):
-    """/good/ serves the archives; every other prefix misbehaves in its own way."""
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        mode, _, name = self.path.strip("/").partition("/")
-        body = ARCHIVES.get(name)
-        if body is None or mode == "missing":
-            self.send_error(404)
-            return
-        if mode == "error":
-            self.send_error(500)
-            return
-        self.send_response(200)
-        if mode == "endless":  # valid gzip that never ends, no Content-Length
-            self.end_headers()
-            self.endless()
-            return
-        size = 10**12 if mode == "oversized" else len(body)
-        self.send_header("Content-Length", str(size))
-        self.end_headers()
-        if mode == "cut":
-            self.wfile.write(body[: len(body) // 2])
-        elif mode == "stall":
-            self.wfile.write(body[:10])
-            self.wfile.flush()
-            time.sleep(STALL_SECONDS)
-        elif mode == "good":
-            self.wfile.write(body)
-
-    def endless(self):
-        packer = zlib.compressobj(0, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # stored: no shrinking
-        block = bytes(range(256)) * 4096
-        sent = 0
-        try:
-            while sent < ENDLESS_CAP:
-                chunk = packer.compress(block)
-                self.wfile.write(chunk)
-                sent += len(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        ENDLESS_SENT.append(sent)
-
-
 @pytest.fixture(scope="module")
 def mirror():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Mirror)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with mirrors.serve(ARCHIVES, STALL_SECONDS, ENDLESS_SENT) as url:
+        yield url
 
 
 def sources(mirror):

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
 import logging
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import mirrors
 from digits import idx, sources
 from digits.datasets import MNIST, Dataset, DatasetFile
 from digits.errors import InputError
@@ -39,50 +38,10 @@ DATASET, ARCHIVES = make_dataset()
 STALL_SECONDS = 3.0
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    """/good/ serves the archives; the other prefixes each misbehave in one way."""
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        mode, _, name = self.path.strip("/").partition("/")
-        body = ARCHIVES.get(name)
-        if body is None or mode == "missing":
-            self.send_error(404)
-            return
-        if mode == "error":
-            self.send_error(500)
-            return
-        if mode == "corrupt":
-            body = gzip.compress(gzip.decompress(body)[:-1] + b"\xff", mtime=0)
-        self.send_response(200)
-        if mode == "huge":  # no length, far more data than any file of the dataset
-            self.end_headers()
-            chunk = gzip.compress(b"\x00" * (1 << 20))
-            for _ in range(64):
-                self.wfile.write(chunk)
-            return
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if mode == "truncated":
-            self.wfile.write(body[: len(body) // 2])
-        elif mode == "stall":
-            self.wfile.write(body[:10])
-            self.wfile.flush()
-            time.sleep(STALL_SECONDS)
-        else:
-            self.wfile.write(body)
-
-
 @pytest.fixture(scope="module")
 def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
+    with mirrors.serve(ARCHIVES, STALL_SECONDS) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
@@ -118,10 +77,10 @@ def test_good_server(tmp_path, server):
     [
         ("missing", "HTTP 404"),
         ("error", "HTTP 500"),
-        ("truncated", "body cut short"),
+        ("cut", "body cut short"),
         ("corrupt", "does not match the expected"),
         ("stall", "timed out"),
-        ("huge", "more than"),
+        ("endless", "more than"),
     ],
 )
 def test_each_failure_falls_back_to_the_next_source(tmp_path, server, mode, reason, caplog):

@@ -13,9 +13,6 @@ from digits import storage
 from digits.errors import InputError
 from digits.params import Params, load_params
 
-logger = logging.getLogger("digits")
-
-
 STOP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 
 
