@@ -159,4 +159,5 @@ def clean_baseline(fault_baseline):
     import faults
 
     faults.reset(fault_baseline)
-    return fault_baseline
+    yield fault_baseline
+    faults.stop_all()  # a test that failed half-way must not leave a run holding DVC's lock

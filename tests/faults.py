@@ -139,6 +139,7 @@ class Background:
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+        RUNNING.append(self)
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -157,12 +158,19 @@ class Background:
             time.sleep(0.05)
 
     def stage_pid(self, script: str, stopped: bool = False, timeout: float = 120) -> int:
-        """The process id of the stage script that `dvc` runs, once running (or stopped)."""
+        """The process id of the stage script that `dvc` runs, once running (or stopped).
+
+        DVC runs a stage's command through the user's shell ($SHELL, else /bin/sh). bash
+        replaces itself with the command; dash stays as its parent. So the stage is
+        whichever descendant has `script` as an argument of its own, not the shell
+        whose one argument is the whole command line.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"exited before {script} ran:\n{self.output}"
-            for pid, state in _children(self.process.pid).items():
-                if script in _read(f"/proc/{pid}/cmdline") and (not stopped or state == "T"):
+            for pid, state in _descendants(self.process.pid).items():
+                arguments = _read(f"/proc/{pid}/cmdline").split("\0")
+                if script in arguments and (not stopped or state == "T"):
                     return pid
             time.sleep(0.05)
         raise AssertionError(f"{script} did not {'stop' if stopped else 'start'}:\n{self.output}")
@@ -175,15 +183,49 @@ class Background:
         self.reader.join(timeout)
         return returncode, self.output
 
+    def stop(self) -> None:
+        """Kill the whole group if still running: a failed test must not leave DVC's lock held."""
+        if self.process.poll() is None:
+            for number in (signal.SIGCONT, signal.SIGKILL):  # a frozen stage too
+                try:
+                    os.killpg(self.process.pid, number)
+                except ProcessLookupError:
+                    break
+            self.process.wait(60)
+        self.reader.join(60)
 
-def _children(parent: int) -> dict[int, str]:
-    """The processes whose parent is `parent`, with their state (R, S, T...); Linux only."""
-    children = {}
+
+# Every Background job a test started; the fault tests' fixture stops the ones left running.
+RUNNING: list[Background] = []
+
+
+def stop_all() -> None:
+    while RUNNING:
+        RUNNING.pop().stop()
+
+
+def killed(output: str, number: signal.Signals) -> bool:
+    """Whether DVC reported its stage's command killed by signal `number`.
+
+    DVC prints the command's exit status: -N when the stage itself was the command
+    (bash execs it), 128+N when a shell in between reported it (dash, /bin/sh on Debian).
+    """
+    return f"exited with -{number.value}" in output or f"exited with {128 + number.value}" in output
+
+
+def _descendants(ancestor: int) -> dict[int, str]:
+    """The processes below `ancestor`, with their state (R, S, T...); Linux only."""
+    parents: dict[int, tuple[int, str]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        state, ppid = (_read(str(stat)).rsplit(")", 1)[-1].split() or ["", ""])[:2]
-        if ppid == str(parent):
-            children[int(stat.parent.name)] = state
-    return children
+        fields = _read(str(stat)).rsplit(")", 1)[-1].split()
+        if len(fields) >= 2:
+            parents[int(stat.parent.name)] = (int(fields[1]), fields[0])
+    found: dict[int, str] = {}
+    level = {ancestor}
+    while level:
+        level = {pid for pid, (ppid, _) in parents.items() if ppid in level and pid not in found}
+        found.update((pid, parents[pid][1]) for pid in level)
+    return found
 
 
 def _read(path: str) -> str:

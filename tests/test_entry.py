@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO_ROOT, run
+from conftest import REPO_ROOT, environment, run
 
 # A stage in miniature: it writes `out` atomically and meets `fault` half way through.
 STAGE = """
@@ -60,3 +61,36 @@ def test_a_stage_stops_with_one_line_and_removes_its_temporary(tmp_path, fault, 
     assert (lines[0] == "Traceback (most recent call last):") == (fault == "bug")
     assert len(lines) == 1 or fault == "bug"
     assert list(out.parent.iterdir()) == []  # neither the output nor its temporary
+
+
+# Loaded at start-up (sitecustomize) by the stage process: Ctrl-C arrives exactly as the
+# stage script starts importing `heavy`, instead of after a guessed delay.
+CTRL_C_DURING_IMPORT = """
+import os, signal, sys
+
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ["HEAVY"]:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+"""
+
+
+@pytest.mark.parametrize(
+    ("stage", "heavy"),
+    [("train", "tensorflow"), ("evaluate", "tensorflow"), ("report", "matplotlib")],
+)
+def test_ctrl_c_while_a_stage_imports_its_libraries_gives_one_line(tmp_path, stage, heavy):
+    (tmp_path / "sitecustomize.py").write_text(CTRL_C_DURING_IMPORT)
+    env = dict(environment(), HEAVY=heavy, PYTHONPATH=str(tmp_path))
+    script = REPO_ROOT / "stages" / f"{stage}.py"
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.splitlines() == [
+        f"interrupted: {stage}.py stopped; no partly written file was left"
+    ]

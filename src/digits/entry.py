@@ -1,4 +1,10 @@
-"""What every stage script does around its work: logging, params and clean failure."""
+"""What every stage script does around its work: logging, params and clean failure.
+
+Importing this module installs the SIGINT and SIGTERM handlers. A stage script
+imports it before the package modules that load TensorFlow or matplotlib, so
+Ctrl-C in the seconds those take to import also ends in one line, not in a
+KeyboardInterrupt traceback from deep inside TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,15 @@ def _stop_handler(program: str) -> Callable[[int, object], None]:
     return stop
 
 
+def _install_stop_handlers() -> None:
+    program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    for number in STOP_SIGNALS:
+        signal.signal(number, _stop_handler(program))
+
+
+_install_stop_handlers()
+
+
 def parser(description: str | None) -> argparse.ArgumentParser:
     """An argument parser with the `--params` option every stage takes."""
     result = argparse.ArgumentParser(description=description)
@@ -52,8 +67,6 @@ def run(main: Callable[[argparse.Namespace, Params], None], cli: argparse.Argume
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
-    for number in STOP_SIGNALS:
-        signal.signal(number, _stop_handler(cli.prog))
     try:
         params = load_params(args.params)
         main(args, params)
