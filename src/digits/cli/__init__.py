@@ -6,11 +6,13 @@ these entry points configure logging and print.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -18,6 +20,22 @@ from tqdm import tqdm
 OK = 0
 SOME_FAILED = 1  # some inputs could not be used; the rest were
 FAILED = 2  # nothing done: bad arguments, no model, no inputs
+
+DEFAULT_MODEL = Path("models/model.keras")  # where the train stage saves it (dvc.yaml)
+
+
+def command_parser(prog: str, description: str, doc: str) -> argparse.ArgumentParser:
+    """A command's parser: the notes after the first paragraph of `doc`, and `--model`."""
+    cli = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=doc.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cli.add_argument(
+        "--model", type=Path, default=DEFAULT_MODEL, help=f"the .keras model ({DEFAULT_MODEL})"
+    )
+    return cli
 
 
 def configure_logging(verbose: bool) -> None:

@@ -16,22 +16,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from digits.cli import FAILED, OK, configure_logging, error, quiet_native_stderr
+from digits.cli import (
+    FAILED,
+    OK,
+    command_parser,
+    configure_logging,
+    error,
+    quiet_native_stderr,
+)
 from digits.errors import InputError
 
-DEFAULT_MODEL = Path("models/model.keras")
 DEFAULT_OUT = Path("models/saved_model")
 
 
 def parser() -> argparse.ArgumentParser:
-    cli = argparse.ArgumentParser(
-        prog="digits-export",
-        description="Export the trained .keras model as a TensorFlow SavedModel.",
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    cli.add_argument(
-        "--model", type=Path, default=DEFAULT_MODEL, help=f"the .keras model ({DEFAULT_MODEL})"
+    cli = command_parser(
+        "digits-export", "Export the trained .keras model as a TensorFlow SavedModel.", __doc__
     )
     cli.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"the SavedModel folder ({DEFAULT_OUT})"

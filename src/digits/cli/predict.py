@@ -25,24 +25,27 @@ from pathlib import Path
 from tqdm import tqdm
 
 from digits import images, prediction, preprocessing
-from digits.cli import FAILED, OK, SOME_FAILED, configure_logging, error, quiet_native_stderr
+from digits.cli import (
+    FAILED,
+    OK,
+    SOME_FAILED,
+    command_parser,
+    configure_logging,
+    error,
+    quiet_native_stderr,
+)
 from digits.errors import InputError
 
-DEFAULT_MODEL = Path("models/model.keras")
 CSV_HEADER = ("file", "rank", "digit", "probability")
 
 
 def parser() -> argparse.ArgumentParser:
-    cli = argparse.ArgumentParser(
-        prog="digits-predict",
-        description="Predict the handwritten digit in each picture (PNG, JPEG or .npy).",
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    cli = command_parser(
+        "digits-predict",
+        "Predict the handwritten digit in each picture (PNG, JPEG or .npy).",
+        __doc__,
     )
     cli.add_argument("inputs", nargs="+", type=Path, help="picture files and/or folders")
-    cli.add_argument(
-        "--model", type=Path, default=DEFAULT_MODEL, help=f"the .keras model ({DEFAULT_MODEL})"
-    )
     cli.add_argument(
         "--top", type=positive, default=1, metavar="K", help="show the K most likely digits"
     )
