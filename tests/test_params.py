@@ -106,6 +106,8 @@ BAD = [
         changed("train", "convnet.conv_filters", [32, "x"]),
         "train.convnet.conv_filters[1]",
     ),
+    ("threads negative", changed("train", "threads", -1), "train.threads must be an integer >= 0"),
+    ("threads float", changed("train", "threads", 1.5), "train.threads must be an integer"),
     ("section not mapping", {**GOOD, "train": 3}, "train must be a mapping"),
     ("max samples", changed("normalize", "max_train_samples", 5), "normalize.max_train_samples"),
     (
@@ -146,7 +148,6 @@ def test_a_stage_exits_non_zero_with_one_line_before_doing_work(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"error: {params}: unknown key train.learnig_rate; allowed keys in train: "
         "architecture, mlp, convnet, optimizer, learning_rate, lr_schedule, warmup_fraction, "
-        "label_smoothing, "
-        "epochs, batch_size, seed"
+        "label_smoothing, epochs, batch_size, seed, threads"
     ]
     assert not out.exists()

@@ -1,5 +1,6 @@
 """The README's quick start stays true: two commands, and CI runs the test one."""
 
+import ast
 import re
 
 import yaml
@@ -36,3 +37,33 @@ def test_readme_names_every_stage_and_output():
                 path = entry if isinstance(entry, str) else next(iter(entry))
                 top = path.split("/")[0]
                 assert f"`{top}/" in README, path
+
+
+def test_readme_states_the_python_range_of_pyproject():
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    low, high = re.fullmatch(r">=3\.(\d+),<3\.(\d+)", project["requires-python"]).groups()
+    versions = [f"3.{minor}" for minor in range(int(low), int(high))]
+    assert f"Python {', '.join(versions[:-1])} or {versions[-1]}" in README
+    classified = {c.rsplit(" ", 1)[1] for c in project["classifiers"] if "Python :: 3." in c}
+    assert classified == set(versions)
+    run, test = quick_start_commands()
+    assert run.startswith("python3 -m venv") and test.startswith("python3 -m venv")
+
+
+def test_every_tune_command_of_the_readme_is_run_by_a_test():
+    """Each command line of the Tune section is the command of a `readme(...)` call in a test
+    (tuning.readme refuses any other, so the two lists are the same)."""
+    from tuning import readme_commands
+
+    called = set()
+    for path in (REPO_ROOT / "tests").glob("test_tune*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "readme":
+                command = node.args[1]
+                assert isinstance(command, ast.Constant), f"{path.name}:{node.lineno}"
+                called.add(command.value)
+    commands = readme_commands()
+    assert len(commands) >= 10
+    assert [command for command in commands if command not in called] == []

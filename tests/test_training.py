@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run
 from digits import training
 from digits.errors import InputError
 from digits.params import load_params
@@ -49,3 +50,24 @@ def test_a_batch_larger_than_the_training_set_is_refused():
     config = dataclasses.replace(TINY, batch_size=65)
     with pytest.raises(InputError, match="train.batch_size=65 is larger than the training set"):
         training.train(config, data(64), data(20), 10, verbose=0)
+
+
+def test_threads_set_tensorflows_pools_before_it_starts():
+    """In a new process: train.threads sets both pools; once TensorFlow ran, a change is refused."""
+    script = (
+        "import tensorflow as tf\n"
+        "from digits import training\n"
+        "training.use_threads(1)\n"
+        "threading = tf.config.threading\n"
+        "print(threading.get_intra_op_parallelism_threads(), "
+        "threading.get_inter_op_parallelism_threads())\n"
+        "tf.constant(1.0) + 1.0\n"
+        "training.use_threads(1)\n"  # unchanged: nothing to do
+        "training.use_threads(2)\n"
+    )
+    result = run([sys.executable, "-c", script], REPO_ROOT, check=False)
+    assert result.stdout.split() == ["1", "1"]
+    assert result.returncode == 1
+    assert "RuntimeError: train.threads=2: TensorFlow's thread pools are already running" in (
+        result.stderr
+    )

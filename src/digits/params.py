@@ -79,6 +79,7 @@ class TrainParams:
     epochs: int = _spec(ge=1)
     batch_size: int = _spec(ge=1)
     seed: int = _spec(ge=0)
+    threads: int = _spec(ge=0, le=1024)
 
 
 @dataclass(frozen=True)

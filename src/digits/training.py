@@ -34,6 +34,31 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def use_threads(threads: int) -> None:
+    """Run TensorFlow's kernels on `threads` threads; 0 keeps its default, one per core.
+
+    The model's bytes depend on the number (kernels split their sums by thread), so it
+    is a param rather than a setting of the machine. TensorFlow fixes its thread pools
+    when it first runs an op: call this before anything else in the process uses it.
+    """
+    if threads == 0:
+        return
+    threading = tf.config.threading
+    if (
+        threading.get_intra_op_parallelism_threads(),
+        threading.get_inter_op_parallelism_threads(),
+    ) == (threads, threads):
+        return
+    try:
+        threading.set_intra_op_parallelism_threads(threads)
+        threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError as error:  # TensorFlow already started in this process
+        raise RuntimeError(
+            f"train.threads={threads}: TensorFlow's thread pools are already running "
+            "in this process; train in a new process"
+        ) from error
+
+
 def learning_rate(
     config: TrainParams, steps: int
 ) -> float | keras.optimizers.schedules.LearningRateSchedule:
@@ -73,6 +98,7 @@ def train(
             f"train.batch_size={config.batch_size} is larger than the training set "
             f"({len(labels)} samples); lower it or use more data"
         )
+    use_threads(config.threads)
     seed_everything(config.seed)
     model = build_model(config, images.shape[1:], num_classes)
     steps = config.epochs * math.ceil(len(labels) / config.batch_size)

@@ -1,0 +1,94 @@
+"""What the tuning tests share: the README's Tune commands, run as written, and DVC's queue.
+
+Every command in the README's "Tune" section is a line of a ```bash block there. A test
+runs one through `readme()`, which refuses a command the README does not hold, and runs
+it with bash exactly as written, the README's `$NAME` placeholders given as environment
+variables. `tests/test_readme.py` checks the other direction: that every command of the
+section is passed to `readme()` by some test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import REPO_ROOT, dvc, environment
+
+SECTION = "## Tune"
+FINISHED = {"Success", "Failed"}
+
+
+def readme_commands() -> list[str]:
+    """The command lines of the README's Tune section, comments and blank lines left out."""
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text.split(f"\n{SECTION}\n", 1)[1].split("\n## ", 1)[0]
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)\n```", section, flags=re.DOTALL):
+        for line in block.splitlines():
+            line = re.sub(r"\s+#\s.*$", "", line).strip()
+            if line and not line.startswith("#"):
+                commands.append(line)
+    return commands
+
+
+def readme(
+    cwd: Path, command: str, check: bool = True, **variables: str
+) -> subprocess.CompletedProcess:
+    """Run one command of the README's Tune section with bash, as written."""
+    assert command in readme_commands(), f"not a command of the README's Tune section: {command}"
+    env = dict(environment(), **variables)
+    result = subprocess.run(
+        ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{command} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def queue_status(repo: Path) -> dict[str, str]:
+    """Experiment name (or task id) -> Queued, Running, Success or Failed."""
+    rows = {}
+    for line in dvc(repo, "queue", "status").stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[-1] in {"Queued", "Running", *FINISHED}:
+            rows[parts[1] if len(parts) >= 5 else parts[0]] = parts[-1]
+    return rows
+
+
+def wait_for(repo: Path, done, seconds: float, what: str) -> dict[str, str]:
+    """Poll `dvc queue status` until `done(status)` holds; return the last status."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status = queue_status(repo)
+        if done(status):
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {seconds} s waiting for {what}: {status}")
+        time.sleep(1)
+
+
+def wait_until_finished(repo: Path, seconds: float = 600) -> dict[str, str]:
+    return wait_for(
+        repo, lambda s: s and set(s.values()) <= FINISHED, seconds, "the queue to finish"
+    )
+
+
+def experiments(repo: Path, *options: str) -> dict[str, dict]:
+    """`dvc exp show --json`: experiment name -> {"params": ..., "metrics": ...}."""
+    found = {}
+    for row in json.loads(dvc(repo, "exp", "show", "--json", *options).stdout):
+        for experiment in row.get("experiments") or []:
+            data = experiment["revs"][0].get("data") or {}
+            found[experiment["name"]] = {
+                "params": (data.get("params") or {}).get("params.yaml", {}).get("data", {}),
+                "metrics": {
+                    path: entry.get("data", {})
+                    for path, entry in (data.get("metrics") or {}).items()
+                },
+            }
+    return found
