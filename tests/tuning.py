@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,15 +41,32 @@ def readme(
 ) -> subprocess.CompletedProcess:
     """Run one command of the README's Tune section with bash, as written."""
     assert command in readme_commands(), f"not a command of the README's Tune section: {command}"
-    env = dict(environment(), **variables)
-    result = subprocess.run(
-        ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
+    result = detached(["bash", "-c", command], cwd, dict(environment(), **variables))
     if check and result.returncode != 0:
         raise AssertionError(
             f"{command} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def detached(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run `args`, its output read from files: `dvc queue start` leaves workers behind that
+    would hold a pipe open, and a call that captures through pipes would wait for them."""
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        code = subprocess.run(args, cwd=cwd, env=env, stdout=stdout, stderr=stderr).returncode
+        stdout.seek(0)
+        stderr.seek(0)
+        return subprocess.CompletedProcess(
+            args, code, stdout.read().decode(), stderr.read().decode()
+        )
+
+
+def start_queue(repo: Path, *options: str) -> None:
+    """`dvc queue start`, returning once the workers are started (not when they end)."""
+    result = detached(
+        [sys.executable, "-m", "dvc", "queue", "start", *options], repo, environment()
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def queue_status(repo: Path) -> dict[str, str]:
