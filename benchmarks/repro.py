@@ -26,6 +26,20 @@ def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
 
+def commit(project: Path, message: str) -> None:
+    git(project, "add", "-A")
+    git(
+        project,
+        "-c",
+        "user.name=bench",
+        "-c",
+        "user.email=bench@example.com",
+        "commit",
+        "-qm",
+        message,
+    )
+
+
 def make_project(destination: Path, changes: dict) -> Path:
     """A git + DVC copy of the working tree (tracked and untracked, not ignored files)."""
     listed = subprocess.run(

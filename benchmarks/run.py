@@ -12,7 +12,9 @@ Measures, side by side in one process tree so that a busy machine slows both ali
    reference recipe (benchmarks/reference.py), on the same normalized data;
 4. training throughput of the default model: samples/s and GFLOP/s, as a share of the
    machine's nominal FP32 peak and of a float32 matrix multiply measured here;
-5. final test accuracy of the default recipe over several seeds (mean, min).
+5. final test accuracy of the default recipe over several seeds (mean, min);
+6. sweeps through DVC's queue: a 4-experiment sweep with one job and with two, and what an
+   experiment costs beyond its work (benchmarks/sweep.py).
 Load averages are recorded beside the figures. A benchmark, not a test: nothing fails
 on a slow machine.
 """
@@ -29,7 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from repro import cold_repro, make_project, noop_repro  # benchmarks/ is the script's folder
+from repro import cold_repro, commit, make_project, noop_repro  # benchmarks/ is the script's folder
+from sweep import sweeps
 
 # Quiet TensorFlow's C++ logs (as the package does) before recipes.py imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -49,6 +52,9 @@ def main() -> None:
         "--quick", action="store_true", help="a slice of the data, one epoch, one seed"
     )
     cli.add_argument("--out", default="benchmark.json", help="where to write the JSON figures")
+    cli.add_argument(
+        "--sweeps-only", action="store_true", help="only section 6, after a cold repro (1/5)"
+    )
     cli.add_argument("--seeds", type=int, default=3, help="seeds of the default recipe (3)")
     cli.add_argument("--repeats", type=int, default=5, help="runs of each no-op repro (5)")
     cli.add_argument("--ghz", type=float, default=2.45, help="clock for the nominal peak (2.45)")
@@ -58,21 +64,29 @@ def main() -> None:
     results: dict = {"machine": machine(args), "quick": args.quick, "load": {"start": load()}}
     with tempfile.TemporaryDirectory(prefix="digits-benchmark-") as scratch:
         project = make_project(Path(scratch) / "project", QUICK_PARAMS if args.quick else {})
-        say("1/5 cold dvc repro of the default pipeline")
+        say("1/6 cold dvc repro of the default pipeline")
         results["cold_repro"] = cold_repro(project)
-        say("2/5 no-op dvc repro against DVC's floor")
+        commit(project, "the cold run")  # the sweeps' baseline
+        if args.sweeps_only:
+            say("6/6 sweeps through DVC's queue")
+            results["sweeps"] = sweeps(project, 1 if args.quick else 4)
+            results["load"]["end"] = load()
+            Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+            print(json.dumps(results["sweeps"], indent=2))
+            return
+        say("2/6 no-op dvc repro against DVC's floor")
         results["noop_repro"] = noop_repro(project, Path(scratch) / "floor", args.repeats)
         results["load"]["after_pipeline"] = load()
-        say("3/5 time to target: default recipe and keras-io reference")
+        say("3/6 time to target: default recipe and keras-io reference")
         from recipes import accuracy_runs, matmul_gflops, reference_run
 
         data = project / "data" / "normalized"
         runs = accuracy_runs(project / "params.yaml", data, seeds, TARGET_ACCURACY, say)
         reference = reference_run(data, TARGET_ACCURACY, 1 if args.quick else None, say)
         results["time_to_target"] = time_to_target(runs, reference)
-        say("4/5 throughput")
+        say("4/6 throughput")
         results["throughput"] = throughput(runs, matmul_gflops(), results["machine"])
-        say("5/5 accuracy over seeds")
+        say("5/6 accuracy over seeds")
         accuracies = [run["final_accuracy"] for run in runs]
         results["accuracy"] = {
             "seeds": [run["seed"] for run in runs],
@@ -80,6 +94,8 @@ def main() -> None:
             "mean": statistics.mean(accuracies),
             "min": min(accuracies),
         }
+        say("6/6 sweeps through DVC's queue")
+        results["sweeps"] = sweeps(project, 1 if args.quick else 4)
     results["load"]["end"] = load()
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
@@ -112,8 +128,18 @@ def machine(args: argparse.Namespace) -> dict:
             versions[package] = version(package if package != "tensorflow" else "tensorflow-cpu")
         except Exception:
             versions[package] = None
+    flags = next(
+        (
+            line.split(":", 1)[1].split()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("flags")
+        ),
+        [],
+    )
     return {
         "cpu": model,
+        # What TensorFlow's kernels can use: raw speed differs about 2x between these.
+        "vector_extensions": sorted(f for f in flags if f.startswith(("avx", "amx", "fma"))),
         "cores": cores,
         "nominal_peak_gflops": cores * args.flops_per_cycle * args.ghz,
         "nominal_peak_basis": f"{cores} cores x {args.flops_per_cycle} FLOP/cycle x {args.ghz} GHz",
@@ -192,8 +218,28 @@ def table(results: dict) -> str:
             f"({', '.join(f'{a:.2%}' for a in accuracy['final'])})",
         ),
     ]
+    rows += sweep_rows(results["sweeps"])
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def sweep_rows(sweeps: dict) -> list[tuple[str, str]]:
+    size, walls, ratios = (
+        sweeps["experiments_per_sweep"],
+        sweeps["wall_s"],
+        sweeps["ratio_to_jobs1"],
+    )
+    rows = [
+        (f"sweep of {size}, {name.replace('_', ' ')}", f"{walls[name]:.1f} s ({ratios[name]}x)")
+        for name in walls
+    ]
+    cost = sweeps["per_experiment_jobs1"]
+    rows += [
+        ("  per experiment (1 job)", f"{cost['wall_s']} s, of which DVC {cost['dvc_s']} s"),
+        ("  stage start-up", f"{cost['stage_startup_total_s']} s {cost['stage_startup_s']}"),
+        ("  model bytes depend on threads", str(sweeps["model_bytes_depend_on_threads"]["differ"])),
+    ]
+    return rows
 
 
 def _seconds(value: float | None) -> str:

@@ -1,7 +1,5 @@
 """Stage evaluate: score the model on the test set; write metrics and per-sample predictions."""
 
-import pandas as pd
-
 from digits import entry, evaluation, models, storage
 
 
@@ -10,10 +8,8 @@ def main(args, params):
     model = models.load_model(args.model)
     probabilities = model.predict(test["images"], batch_size=params.evaluate.batch_size, verbose=0)
     storage.write_json(args.metrics, evaluation.summarize(test["labels"], probabilities))
-    predictions = pd.DataFrame(
-        {"actual": test["labels"], "predicted": probabilities.argmax(axis=1)}
-    )
-    storage.write_text(args.predictions, predictions.to_csv(index=False))
+    predicted = probabilities.argmax(axis=1)
+    storage.write_text(args.predictions, evaluation.predictions_csv(test["labels"], predicted))
 
 
 if __name__ == "__main__":

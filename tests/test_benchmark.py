@@ -23,4 +23,22 @@ def test_quick_benchmark_reports_every_section(tmp_path):
     assert figures["throughput"]["samples_per_s"] > 0 and figures["throughput"]["matmul_gflops"] > 0
     assert len(figures["accuracy"]["final"]) == 1 and 0 <= figures["accuracy"]["mean"] <= 1
     assert len(figures["time_to_target"]["reference_curve"]) == 1
+    sweeps = figures["sweeps"]
+    assert set(sweeps["wall_s"]) == {
+        "jobs1_default_threads",
+        "jobs2_default_threads",
+        "jobs2_threads1",
+    }
+    assert all(seconds > 0 for seconds in sweeps["wall_s"].values())
+    assert sweeps["ratio_to_jobs1"]["jobs1_default_threads"] == 1
+    cost = sweeps["per_experiment_jobs1"]
+    assert 0 < cost["dvc_s"] < cost["wall_s"] and set(cost["stage_startup_s"]) == {
+        "train",
+        "evaluate",
+        "report",
+    }
+    threads = sweeps["model_bytes_depend_on_threads"]
+    assert threads["md5_threads1"] and threads["md5_default"]
+    assert figures["machine"]["vector_extensions"]
     assert "cold dvc repro, total" in result.stdout
+    assert "sweep of 1, jobs2 threads1" in result.stdout

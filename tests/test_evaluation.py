@@ -49,3 +49,16 @@ def test_summary_and_loss_match_keras():
     expected = float(keras.losses.SparseCategoricalCrossentropy()(LABELS, PROBABILITIES))
     assert summary["loss"] == pytest.approx(expected, rel=1e-5)
     assert set(summary["per_class"]) == {"0", "1", "2"}
+
+
+def test_predictions_csv_is_what_pandas_writes():
+    import pandas as pd
+
+    labels = np.array([7, 2, 1, 0], dtype=np.uint8)
+    predicted = np.array([7, 2, 7, 0], dtype=np.int64)
+    expected = pd.DataFrame({"actual": labels, "predicted": predicted}).to_csv(index=False)
+    assert (
+        evaluation.predictions_csv(labels, predicted)
+        == expected
+        == ("actual,predicted\n7,7\n2,2\n1,7\n0,0\n")
+    )

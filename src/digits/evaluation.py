@@ -56,3 +56,13 @@ def summarize(labels: np.ndarray, probabilities: np.ndarray) -> dict:
         "macro": macro,
         "per_class": classes,
     }
+
+
+def predictions_csv(labels: np.ndarray, predicted: np.ndarray) -> str:
+    """`actual,predicted` per sample, the table of DVC's confusion plot template.
+
+    Written by hand rather than with pandas: two integer columns need no library, and
+    importing pandas cost the evaluate stage about 0.4 s, once per experiment of a sweep.
+    """
+    rows = "".join(f"{int(a)},{int(p)}\n" for a, p in zip(labels, predicted, strict=True))
+    return "actual,predicted\n" + rows

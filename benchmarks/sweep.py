@@ -1,0 +1,175 @@
+"""Sweeps through DVC's queue, for the benchmark: one job against two, and what each
+experiment costs beyond its own work.
+
+1. Wall time of a 4-experiment sweep (`dvc exp run --queue` of 4 seeds, then
+   `dvc exp run --run-all --jobs N`) with one job (TensorFlow's default threads, one per
+   core), two jobs with the default threads (oversubscribed), and two jobs with
+   `train.threads=1` (the README's recipe). Each sweep has seeds of its own, so none of
+   its experiments comes from DVC's run-cache.
+2. What an experiment costs beyond training, from the one-job sweep's own output, read as
+   it streams: DVC's share (creating the experiment's temporary copy, checking out its
+   data, committing and collecting the result) is the experiment's wall time minus the
+   time between its first stage starting and its last one ending; the stages' start-up
+   (Python and the imports of TensorFlow, pandas, matplotlib) is timed on its own with
+   `--help`, which imports everything a stage needs and then exits.
+3. Whether the model's bytes depend on `train.threads`: the md5 of each sweep's model, as
+   DVC records it, for the same seed with 1 thread and with the default.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from repro import environment
+
+STAGES = ("train", "evaluate", "report")
+
+
+def dvc(project: Path, *args: str) -> str:
+    """Run DVC with its output in a file: queue workers outlive the command and would hold
+    a pipe open."""
+    with tempfile.TemporaryFile() as output:
+        result = subprocess.run(
+            [sys.executable, "-m", "dvc", *args],
+            cwd=project,
+            env=environment(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        output.seek(0)
+        text = output.read().decode()
+    if result.returncode != 0:
+        raise SystemExit(f"dvc {' '.join(args)} failed:\n{text}")
+    return text
+
+
+def run_all(project: Path, jobs: int) -> tuple[float, list[dict]]:
+    """`dvc exp run --run-all --jobs N`: its wall time, and per experiment (jobs 1 only,
+    where the followed logs do not interleave) when it started and where its stages ran."""
+    started = time.monotonic()
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dvc", "exp", "run", "--run-all", "--jobs", str(jobs)],
+            cwd=project,
+            env=environment(),
+            stdout=subprocess.PIPE,
+            stderr=output,
+            text=True,
+        )
+        experiments: list[dict] = []
+        for line in process.stdout:
+            now = time.monotonic() - started
+            if line.startswith("Reproducing experiment"):
+                experiments.append({"start": now, "stages": {}})
+            elif line.startswith("Running stage '") and experiments:
+                experiments[-1]["stages"][line.split("'")[1]] = now
+            elif line.startswith(("Updating lock file", "Ran experiment")) and experiments:
+                experiments[-1].setdefault("end", now)
+        process.wait()
+    wall = time.monotonic() - started
+    if jobs > 1:
+        return wall, []
+    for this, following in zip(experiments, [*experiments[1:], None], strict=True):
+        this["end"] = following["start"] if following else wall
+    return wall, experiments
+
+
+def queue_seeds(project: Path, seeds: range, threads: int) -> None:
+    dvc(
+        project,
+        "exp",
+        "run",
+        "--queue",
+        "-S",
+        f"train.seed=range({seeds.start},{seeds.stop})",
+        "-S",
+        f"train.threads={threads}",
+    )
+
+
+def models_by_seed(project: Path) -> dict[tuple[int, int], str]:
+    """(seed, threads) -> md5 of models/model.keras, for every experiment `dvc exp show` has."""
+    found = {}
+    for row in json.loads(dvc(project, "exp", "show", "--json")):
+        for experiment in row.get("experiments") or []:
+            data = experiment["revs"][0].get("data") or {}
+            train = data.get("params", {}).get("params.yaml", {}).get("data", {}).get("train")
+            model = data.get("outs", {}).get("models/model.keras", {}).get("hash")
+            if train and model:
+                found[(train["seed"], train["threads"])] = model
+    return found
+
+
+def startup_seconds(project: Path, repeats: int = 3) -> dict[str, float]:
+    """Median seconds of `python stages/NAME.py --help`: Python plus the stage's imports."""
+    times = {}
+    for stage in STAGES:
+        runs = []
+        for _ in range(repeats):
+            started = time.monotonic()
+            subprocess.run(
+                [sys.executable, f"stages/{stage}.py", "--help"],
+                cwd=project,
+                env=environment(),
+                check=True,
+                capture_output=True,
+            )
+            runs.append(time.monotonic() - started)
+        times[stage] = round(statistics.median(runs), 2)
+    return times
+
+
+def sweeps(project: Path, size: int = 4) -> dict:
+    """The three sweeps, the per-experiment costs, and the threads-vs-bytes check."""
+    configs = {"jobs1_default_threads": (1, 0), "jobs2_default_threads": (2, 0)}
+    configs["jobs2_threads1"] = (2, 1)
+    walls, timelines = {}, []
+    for number, (name, (jobs, threads)) in enumerate(configs.items()):
+        seeds = range(100 * (number + 1), 100 * (number + 1) + size)
+        queue_seeds(project, seeds, threads)
+        walls[name], found = run_all(project, jobs)
+        timelines += found
+    startup = startup_seconds(project)
+    per_experiment = []
+    for experiment in timelines:
+        stages = experiment["stages"]
+        if set(stages) != set(STAGES):
+            continue
+        wall = experiment["end"] - experiment["start"]
+        inside = experiment["end"] - stages["train"]  # first stage start to the last's end
+        per_experiment.append({"wall_s": wall, "dvc_s": wall - inside, "stages_s": inside})
+    baseline = walls["jobs1_default_threads"]
+    models = models_by_seed(project)
+    seed = 300  # trained with threads 1 in the last sweep, never with the default
+    return {
+        "experiments_per_sweep": size,
+        "wall_s": {name: round(seconds, 1) for name, seconds in walls.items()},
+        "ratio_to_jobs1": {name: round(seconds / baseline, 2) for name, seconds in walls.items()},
+        "per_experiment_jobs1": {
+            "wall_s": _median(per_experiment, "wall_s"),
+            "dvc_s": _median(per_experiment, "dvc_s"),
+            "stages_s": _median(per_experiment, "stages_s"),
+            "stage_startup_s": startup,
+            "stage_startup_total_s": round(sum(startup.values()), 2),
+        },
+        "model_bytes_depend_on_threads": _threads_matter(project, models, seed),
+    }
+
+
+def _threads_matter(project: Path, models: dict, seed: int) -> dict:
+    """Train one more experiment: the seed of a threads=1 experiment, with threads 0."""
+    dvc(project, "exp", "run", "--queue", "-S", f"train.seed={seed}", "-S", "train.threads=0")
+    run_all(project, 1)
+    models = models_by_seed(project)
+    one, default = models.get((seed, 1)), models.get((seed, 0))
+    return {"seed": seed, "md5_threads1": one, "md5_default": default, "differ": one != default}
+
+
+def _median(rows: list[dict], key: str) -> float | None:
+    return round(statistics.median(row[key] for row in rows), 2) if rows else None
