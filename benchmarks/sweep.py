@@ -7,9 +7,10 @@ experiment costs beyond its own work.
    `train.threads=1` (the README's recipe). Each sweep has seeds of its own, so none of
    its experiments comes from DVC's run-cache.
 2. What an experiment costs beyond training, from the one-job sweep's own output, read as
-   it streams: DVC's share (creating the experiment's temporary copy, checking out its
-   data, committing and collecting the result) is the experiment's wall time minus the
-   time between its first stage starting and its last one ending; the stages' start-up
+   it streams: an experiment's wall time runs from its start to the next one's; DVC's
+   share of it (creating the experiment's temporary copy, checking out its data,
+   committing and collecting the result) is that minus the time from its first stage
+   starting to its last lock-file update; the stages' start-up
    (Python and the imports of TensorFlow, pandas, matplotlib) is timed on its own with
    `--help`, which imports everything a stage needs and then exits.
 3. Whether the model's bytes depend on `train.threads`: the md5 of each sweep's model, as
@@ -51,33 +52,50 @@ def dvc(project: Path, *args: str) -> str:
 
 def run_all(project: Path, jobs: int) -> tuple[float, list[dict]]:
     """`dvc exp run --run-all --jobs N`: its wall time, and per experiment (jobs 1 only,
-    where the followed logs do not interleave) when it started and where its stages ran."""
+    where the followed logs do not interleave) when it started and where its stages ran.
+
+    Its output goes to a file read as it grows: the queue workers it starts outlive it and
+    would hold a pipe open past its end.
+    """
     started = time.monotonic()
-    with tempfile.TemporaryFile() as output:
+    experiments: list[dict] = []
+    with tempfile.NamedTemporaryFile("w+") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "dvc", "exp", "run", "--run-all", "--jobs", str(jobs)],
             cwd=project,
             env=environment(),
-            stdout=subprocess.PIPE,
-            stderr=output,
-            text=True,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
-        experiments: list[dict] = []
-        for line in process.stdout:
-            now = time.monotonic() - started
-            if line.startswith("Reproducing experiment"):
-                experiments.append({"start": now, "stages": {}})
-            elif line.startswith("Running stage '") and experiments:
-                experiments[-1]["stages"][line.split("'")[1]] = now
-            elif line.startswith(("Updating lock file", "Ran experiment")) and experiments:
-                experiments[-1].setdefault("end", now)
-        process.wait()
+        with open(output.name) as reader:
+            pending = ""
+            while True:
+                finished = process.poll() is not None
+                pending += reader.read()
+                now = time.monotonic() - started
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    _record(experiments, line, now)
+                if finished:
+                    break
+                time.sleep(0.1)
     wall = time.monotonic() - started
+    if process.returncode != 0:
+        raise SystemExit(f"dvc exp run --run-all failed with exit status {process.returncode}")
     if jobs > 1:
         return wall, []
     for this, following in zip(experiments, [*experiments[1:], None], strict=True):
         this["end"] = following["start"] if following else wall
     return wall, experiments
+
+
+def _record(experiments: list[dict], line: str, now: float) -> None:
+    if line.startswith("Reproducing experiment"):
+        experiments.append({"start": now, "stages": {}})
+    elif line.startswith("Running stage '") and experiments:
+        experiments[-1]["stages"][line.split("'")[1]] = now
+    elif line.startswith("Updating lock file") and experiments:
+        experiments[-1]["stages_end"] = now  # the last one follows the last stage
 
 
 def queue_seeds(project: Path, seeds: range, threads: int) -> None:
@@ -142,7 +160,7 @@ def sweeps(project: Path, size: int = 4) -> dict:
         if set(stages) != set(STAGES):
             continue
         wall = experiment["end"] - experiment["start"]
-        inside = experiment["end"] - stages["train"]  # first stage start to the last's end
+        inside = experiment["stages_end"] - stages["train"]  # first stage start to last's end
         per_experiment.append({"wall_s": wall, "dvc_s": wall - inside, "stages_s": inside})
     baseline = walls["jobs1_default_threads"]
     models = models_by_seed(project)
