@@ -22,12 +22,15 @@ import pytest
 from conftest import dvc, git, make_repo, stages_run
 from faults import digests
 from tuning import (
+    NO_WORKERS,
     experiments,
+    no_workers,
     queue_status,
     readme,
     start_queue,
     wait_for,
     wait_until_finished,
+    workers,
 )
 
 pytestmark = pytest.mark.pipeline
@@ -115,6 +118,7 @@ def test_a_sweep_of_six_with_two_jobs_runs_every_point(project):
 
 def test_a_sweep_of_six_with_one_job_and_a_bad_member_that_fails_alone(project):
     before = snapshot(project)
+    no_workers(project)
     bad = dvc(project, "exp", "run", "--queue", "-S", "train.learning_rate=-1", "-n", "bad-lr")
     sweep = dvc(
         project,
@@ -161,13 +165,10 @@ def queue_up(repo: Path, experiments: list[tuple[str, str]]) -> None:
         dvc(repo, "exp", "run", "--queue", "-S", change, "-n", name)
 
 
-def workers(repo: Path) -> str:
-    return dvc(repo, "queue", "status").stdout.splitlines()[-1]
-
-
 def test_kill_one_experiment_and_stop_the_workers_then_run_what_is_left(project):
     before = snapshot(project)
     finished = set(experiments(project))
+    no_workers(project)
     # Each long one trains for long enough to be stopped while it trains (a different
     # epoch count each, so that none can come from DVC's run-cache).
     queue_up(
@@ -187,6 +188,7 @@ def test_kill_one_experiment_and_stop_the_workers_then_run_what_is_left(project)
     assert (status["first"], status["killed"], status["next"]) == ("Success", "Failed", "Success")
 
     left = [f"left-{i}" for i in range(1, 4)]
+    no_workers(project)
     queue_up(
         project,
         [("stopped", "train.epochs=201")]
@@ -235,7 +237,7 @@ def stranded(repo: Path, name: str) -> bool:
 
 def settled(repo: Path, status: dict[str, str]) -> bool:
     """No worker is left, and an experiment shown Running is stranded (it has no logs)."""
-    if workers(repo) != "Worker status: 0 active, 0 idle":
+    if workers(repo) != NO_WORKERS:
         return False
     return all(stranded(repo, name) for name, state in status.items() if state == "Running")
 
@@ -251,8 +253,7 @@ def test_plain_queue_kill_also_stops_the_worker_upstream(project):
     (DVC 3.67 signals the process group it shares with the experiment), so the queue stops:
     the experiment the worker had taken runs or is stranded, the next one stays queued.
     Fails once DVC fixes it."""
-    no_workers = "Worker status: 0 active, 0 idle"
-    wait_for(project, lambda _: workers(project) == no_workers, 120, "idle workers to exit")
+    no_workers(project)
     queue_up(
         project,
         [("interrupted", "train.epochs=202"), ("taken", "train.seed=9"), ("waits", "train.seed=8")],
@@ -280,6 +281,7 @@ def test_plain_queue_kill_also_stops_the_worker_upstream(project):
 
 
 def test_promote_the_best_experiment_to_main(project):
+    no_workers(project)
     dvc(project, "exp", "run", "--queue", "-S", "train.epochs=3", "-n", "longer")
     readme(project, "dvc queue start --jobs 2")
     status = wait_until_finished(project)

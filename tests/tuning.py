@@ -91,6 +91,20 @@ def wait_for(repo: Path, done, seconds: float, what: str) -> dict[str, str]:
         time.sleep(1)
 
 
+NO_WORKERS = "Worker status: 0 active, 0 idle"
+
+
+def workers(repo: Path) -> str:
+    """The last line of `dvc queue status`, e.g. "Worker status: 1 active, 0 idle"."""
+    return dvc(repo, "queue", "status").stdout.splitlines()[-1]
+
+
+def no_workers(repo: Path, seconds: float = 120) -> None:
+    """Wait until the last run's workers have exited (they idle ~10 s once the queue is
+    empty): an experiment queued while one is shutting down can be stranded (README)."""
+    wait_for(repo, lambda _: workers(repo) == NO_WORKERS, seconds, "idle workers to exit")
+
+
 def wait_until_finished(repo: Path, seconds: float = 600) -> dict[str, str]:
     return wait_for(
         repo, lambda s: s and set(s.values()) <= FINISHED, seconds, "the queue to finish"
