@@ -145,8 +145,11 @@ def startup_seconds(project: Path, repeats: int = 3) -> dict[str, float]:
 
 def sweeps(project: Path, size: int = 4) -> dict:
     """The three sweeps, the per-experiment costs, and the threads-vs-bytes check."""
-    configs = {"jobs1_default_threads": (1, 0), "jobs2_default_threads": (2, 0)}
-    configs["jobs2_threads1"] = (2, 1)
+    configs = {
+        "jobs1_default_threads": (1, 0),
+        "jobs2_default_threads": (2, 0),
+        "jobs2_threads1": (2, 1),
+    }
     walls, timelines = {}, []
     for number, (name, (jobs, threads)) in enumerate(configs.items()):
         seeds = range(100 * (number + 1), 100 * (number + 1) + size)
@@ -163,7 +166,6 @@ def sweeps(project: Path, size: int = 4) -> dict:
         inside = experiment["stages_end"] - stages["train"]  # first stage start to last's end
         per_experiment.append({"wall_s": wall, "dvc_s": wall - inside, "stages_s": inside})
     baseline = walls["jobs1_default_threads"]
-    models = models_by_seed(project)
     seed = 300  # trained with threads 1 in the last sweep, never with the default
     return {
         "experiments_per_sweep": size,
@@ -176,11 +178,11 @@ def sweeps(project: Path, size: int = 4) -> dict:
             "stage_startup_s": startup,
             "stage_startup_total_s": round(sum(startup.values()), 2),
         },
-        "model_bytes_depend_on_threads": _threads_matter(project, models, seed),
+        "model_bytes_depend_on_threads": _threads_matter(project, seed),
     }
 
 
-def _threads_matter(project: Path, models: dict, seed: int) -> dict:
+def _threads_matter(project: Path, seed: int) -> dict:
     """Train one more experiment: the seed of a threads=1 experiment, with threads 0."""
     dvc(project, "exp", "run", "--queue", "-S", f"train.seed={seed}", "-S", "train.threads=0")
     run_all(project, 1)
