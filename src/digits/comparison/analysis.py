@@ -3,6 +3,7 @@ scores, confusion changes, digits that changed, and the regression gate. Pure: n
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 import numpy as np
@@ -49,9 +50,13 @@ def varying(values: list[dict[str, Any]]) -> list[str]:
 
 
 def table_metrics(runs: list[Run]) -> list[str]:
-    """Every metric key of any run, in first-seen order, without the per-class scores."""
-    keys = dict.fromkeys(key for run in runs for key in run.metrics)
-    return [key for key in keys if PER_CLASS not in f".{key.split(':', 1)[-1]}."]
+    """Every metric key of any run but the per-class scores: those with a better direction
+    first, and within each group the last stage's file first (the test results before the
+    training curves' final values before the data summary)."""
+    keys = [key for key in dict.fromkeys(k for run in runs for k in run.metrics)]
+    keys = [key for key in keys if PER_CLASS not in f".{key.split(':', 1)[-1]}."]
+    files = list(dict.fromkeys(key.rsplit(":", 1)[0] for key in keys))
+    return sorted(keys, key=lambda k: (direction(k) == 0, -files.index(k.rsplit(":", 1)[0])))
 
 
 def short_names(keys: list[str]) -> dict[str, str]:
@@ -111,10 +116,19 @@ def parse_tolerances(specs: list[str], keys: list[str]) -> dict[str, float]:
                 f"--fail-on {spec!r}: expected METRIC=TOLERANCE, e.g. accuracy=-0.001"
             ) from None
         matches = [key for key in keys if name in (key, key.rsplit(":", 1)[-1])]
-        if not sign or len(matches) != 1:
-            found = "matches " + ", ".join(matches) if matches else "matches no metric"
+        if not sign:
+            raise InputError(f"--fail-on {spec!r}: expected METRIC=TOLERANCE, e.g. accuracy=-0.001")
+        if len(matches) > 1:
             raise InputError(
-                f"--fail-on {spec!r}: {name!r} {found}; give one of: {', '.join(keys)}"
+                f"--fail-on {spec!r}: {name!r} matches {', '.join(matches)}; give the full key"
+            )
+        if not matches:
+            names = list(dict.fromkeys(key.rsplit(":", 1)[-1] for key in keys))
+            close = difflib.get_close_matches(name, names, n=3)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            raise InputError(
+                f"--fail-on {spec!r}: no metric {name!r} in these runs; {hint}"
+                "`dvc metrics show` lists them"
             )
         key = matches[0]
         better = direction(key)

@@ -111,6 +111,8 @@ def sweep(runs: list[Run], params: list[str], metrics: list[str], palette: list[
                 ax.set_xticks(range(len(ticks)), ticks, fontsize="small")
             elif _log_scale(positions):
                 ax.set_xscale("log")
+            elif all(float(x).is_integer() for x in positions if x is not None):
+                ax.xaxis.get_major_locator().set_params(integer=True)
             ax.grid(alpha=0.3)
             if col == 0:
                 ax.set_ylabel(names[metric], fontsize="small")

@@ -29,14 +29,18 @@ def render(
     baseline = runs[0]
     sections = [
         _gate(failures, tolerances),
-        _section("Runs", _runs_table(runs, palette)),
-        _section("Training curves", _chart(charts.curves(runs, palette), "training curves")),
-        _section("Per class", _chart(charts.per_class_scores(runs, palette), "per-class scores")),
-        _section("Confusion", _confusions(runs, palette)),
-        _section(f"What changed from {escape(baseline.name)}", _digits(runs, images, note)),
+        _section("runs", "Runs", _runs_table(runs, palette)),
+        _section("curves", "Training curves", _chart(charts.curves(runs, palette), "curves")),
+        _section(
+            "per-class", "Per class", _chart(charts.per_class_scores(runs, palette), "scores")
+        ),
+        _section("confusion", "Confusion", _confusions(runs, palette)),
+        _section(
+            "changed", f"What changed from {escape(baseline.name)}", _digits(runs, images, note)
+        ),
     ]
     if len(runs) >= 3:
-        sections.append(_section("Sweep: metrics against params", _sweep(runs, palette)))
+        sections.append(_section("sweep", "Sweep: metrics against params", _sweep(runs, palette)))
     title = f"{len(runs)} runs against {baseline.name}"
     style = resources.files(__package__).joinpath("page.css").read_text()
     script = resources.files(__package__).joinpath("page.js").read_text()
@@ -53,14 +57,13 @@ def render(
     )
 
 
-def _section(title: str, body: str) -> str:
-    anchor = title.split(":")[0].split()[0].lower()
+def _section(anchor: str, title: str, body: str) -> str:
     return f'<section id="{anchor}">\n<h2>{title}</h2>\n{body}</section>\n'
 
 
 def _chart(svg: str | None, what: str) -> str:
     if svg is None:
-        return f'<p class="note">No run has {what}.</p>\n'
+        return f'<p class="note">No run has training {what}.</p>\n'
     return f'<figure class="chart">{svg}</figure>\n'
 
 
@@ -91,11 +94,11 @@ def _runs_table(runs: list[Run], palette: list[str]) -> str:
 
     head = ["<th>run</th>", "<th>revision</th>", "<th>state</th>"]
     head += [
-        f'<th class="group-param{"" if k in differ else " same"}">{escape(k)}</th>' for k in params
-    ]
-    head += [
         f'<th title="{escape(k)}"{hidden(k, metrics_differ)}>{escape(names[k])}</th>'
         for k in metrics
+    ]
+    head += [
+        f'<th class="group-param{"" if k in differ else " same"}">{escape(k)}</th>' for k in params
     ]
     body = []
     for run, colour in zip(runs, palette, strict=True):
@@ -104,12 +107,12 @@ def _runs_table(runs: list[Run], palette: list[str]) -> str:
             f'<td class="rev text" data-sort="{run.short}">{run.short}</td>',
             f'<td class="text" data-sort="{run.state}">{escape(run.state)}</td>',
         ]
+        for key in metrics:
+            cells.append(_metric_cell(key, run, baseline, hidden(key, metrics_differ)))
         for key in params:
             value = run.params.get(key)
             shown = "—" if key not in run.params else escape(str(value))
             cells.append(f'<td{hidden(key, differ)} data-sort="{escape(str(value))}">{shown}</td>')
-        for key in metrics:
-            cells.append(_metric_cell(key, run, baseline, hidden(key, metrics_differ)))
         body.append(f"<tr>{''.join(cells)}</tr>")
     notes = [
         f"<li><b>{escape(r.name)}</b>: {escape('; '.join(r.notes))}</li>" for r in runs if r.notes
@@ -198,12 +201,16 @@ def _digits(runs: list[Run], images: np.ndarray | None, images_note: str | None)
             other = "right" if verb == "wrong" else "wrong"
             wrong_one = run if verb == "wrong" else baseline
             parts.append(
-                f"<h3>{escape(run.name)} gets {len(indices)} digits {verb} that "
+                f"<h3>{escape(run.name)} gets {_digits_count(len(indices))} {verb} that "
                 f"{escape(baseline.name)} got {other} (true → {escape(wrong_one.name)}'s "
                 "guess)</h3>"
                 + _gallery(indices, run, baseline if verb == "right" else run, images, cache)
             )
     return "\n".join(parts) + "\n"
+
+
+def _digits_count(count: int) -> str:
+    return f"{count} digit" if count == 1 else f"{count} digits"
 
 
 def _gallery(indices, run: Run, shown: Run, images: np.ndarray, cache: dict) -> str:
