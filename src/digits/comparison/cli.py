@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging(verbose=False)
+    logging.getLogger("dvc").setLevel(logging.ERROR)  # what DVC cannot load, the page shows
     from dvc.exceptions import NotDvcRepoError
 
     try:

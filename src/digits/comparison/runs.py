@@ -151,7 +151,7 @@ def _params(shown: dict, run: Run) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for path, content in shown.get("data", {}).items():
         if "data" not in content:
-            run.notes.append(f"{path}: unreadable")
+            run.notes.append(_missing(path, content))
             continue
         prefix = "" if Path(path).name == "params.yaml" else f"{path}:"
         flat.update({prefix + key: value for key, value in flatten(content["data"]).items()})
@@ -162,12 +162,19 @@ def _metrics(shown: dict, run: Run) -> dict[str, float]:
     flat: dict[str, float] = {}
     for path, content in shown.get("data", {}).items():
         if "data" not in content:
-            run.notes.append(f"{path}: unreadable")
+            run.notes.append(_missing(path, content))
             continue
         for key, value in flatten(content["data"]).items():
             if isinstance(value, int | float) and not isinstance(value, bool):
                 flat[f"{path}:{key}"] = float(value)
     return flat
+
+
+def _missing(path: str, content: dict) -> str:
+    error = content.get("error")
+    if error is None or isinstance(error, FileNotFoundError):
+        return f"{path}: not in this revision"
+    return f"{path}: unreadable ({type(error).__name__})"
 
 
 def _plot_data(shown: dict, run: Run) -> None:
