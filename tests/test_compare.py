@@ -11,13 +11,24 @@ status and lines hold for a regression, an improvement and a tie.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from browser import not_blank, offline_page
-from conftest import SMALL, copy_project, dvc, environment, git, run, update_params
+from conftest import (
+    REPO_ROOT,
+    SMALL,
+    copy_project,
+    dvc,
+    environment,
+    git,
+    run,
+    update_params,
+)
 from digits.comparison.analysis import number, signed
 from tuning import detached, no_workers
 
@@ -219,3 +230,29 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(history, tmp_path, arg
     assert result.stderr.startswith(message) and len(result.stderr.splitlines()) == 1
     assert not any(path.exists() for path in outputs)
     assert list(tmp_path.iterdir()) == []  # not even a temporary file
+
+
+def test_the_ci_recipe_compares_with_the_base_branch_and_gates(history, tmp_path):
+    """The example workflow's compare step, run as written, with `origin/main` at v1."""
+    workflow = yaml.safe_load((REPO_ROOT / "docs/ci/github-compare.yml").read_text())
+    steps = workflow["jobs"]["compare"]["steps"]
+    script = next(step["run"] for step in steps if step.get("id") == "compare")
+    outputs = tmp_path / "github-output"
+    env = dict(environment(), GITHUB_BASE_REF="main", GITHUB_OUTPUT=str(outputs))
+    git(history, "update-ref", "refs/remotes/origin/main", "v1")
+    try:
+        result = subprocess.run(
+            ["bash", "-e", "-c", script], cwd=history, env=env, capture_output=True, text=True
+        )
+        written = {name: (history / name).read_text() for name in ("compare.md", "compare.json")}
+    finally:
+        git(history, "update-ref", "-d", "refs/remotes/origin/main")
+        for name in ("compare.html", "compare.md", "compare.json"):
+            (history / name).unlink(missing_ok=True)
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(written["compare.json"])["runs"]
+    assert [run["name"] for run in runs] == ["origin/main", "HEAD"]
+    change = runs[1]["metrics"][ACCURACY]["change"]
+    assert outputs.read_text() == f"status={1 if change < -0.001 else 0}\n"
+    assert written["compare.md"].startswith("### Compare: 2 runs against `origin/main`")
+    assert ("**Gate failed**" in written["compare.md"]) == (change < -0.001)

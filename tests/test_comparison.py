@@ -239,7 +239,9 @@ def test_markdown_is_a_review_comment_with_the_table_and_the_verdicts():
     assert lines[0] == f"### Compare: 5 runs against `main` (`{runs[0].short}`)"
     assert "**Gate failed** (`results/evaluation.json:accuracy` -0.001):" in lines
     header = next(line for line in lines if line.startswith("| run |"))
-    assert header.split(" | ")[3:] == ["train.learning_rate", "loss", "accuracy |"]
+    assert header.split(" | ")[3:] == ["loss", "accuracy |"]
+    assert "| run | train.learning_rate |" in lines
+    assert "| exp-2 | 0.1 |" in lines and "| waiting | 0.004 |" in lines
     assert "| exp-1 | " in text and "0.9900 (+0.0100 better)" in text
     assert "0.9700 (**-0.0100 worse**)" in text
     assert "- exp-2: 2 test digits newly wrong, 1 newly right" in text

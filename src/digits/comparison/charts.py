@@ -98,7 +98,7 @@ def sweep(runs: list[Run], params: list[str], metrics: list[str], palette: list[
     """Each metric (rows) against each param that varies (columns), one dot per run."""
     names = short_names(metrics)
     rows, cols = len(metrics), len(params)
-    figure = Figure(figsize=(2.6 * cols + 1, 2.0 * rows + 0.8), layout="constrained")
+    figure = Figure(figsize=(2.6 * cols + 1, 1.7 * rows + 1), layout="constrained")
     axes = np.atleast_2d(figure.subplots(rows, cols, squeeze=False))
     for col, param in enumerate(params):
         positions, ticks = _positions([run.params.get(param) for run in runs])
@@ -114,10 +114,12 @@ def sweep(runs: list[Run], params: list[str], metrics: list[str], palette: list[
             elif all(float(x).is_integer() for x in positions if x is not None):
                 ax.xaxis.get_major_locator().set_params(integer=True)
             ax.grid(alpha=0.3)
+            ax.margins(x=0.15, y=0.15)
+            ax.tick_params(labelsize="small")
             if col == 0:
                 ax.set_ylabel(names[metric], fontsize="small")
-            if row == rows - 1:
-                ax.set_xlabel(param, fontsize="small")
+            if row == 0:
+                ax.set_title(param, fontsize="medium")
     _legend(figure, runs, palette)
     return to_svg(figure, "sweep")
 

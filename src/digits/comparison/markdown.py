@@ -12,26 +12,39 @@ def render(runs: list[Run], failures: list[str], tolerances: dict[str, float]) -
     params = analysis.varying([run.params for run in runs])
     keys = analysis.table_metrics(runs)
     varied = analysis.varying([{key: run.metrics.get(key) for key in keys} for run in done])
-    metrics = [key for key in varied if analysis.direction(key)] or varied
+    scored = [key for key in varied if analysis.direction(key)] or varied
+    # The last stage's scored metrics (the test set's), and any the gate watches; the page
+    # and the JSON have the rest.
+    last = scored[0].rsplit(":", 1)[0] if scored else None
+    metrics = [key for key in scored if key.rsplit(":", 1)[0] == last]
+    metrics += [key for key in tolerances if key not in metrics]
     names = analysis.short_names(metrics)
     lines = [
         f"### Compare: {len(runs)} runs against `{baseline.name}` (`{baseline.short}`)",
         "",
         *_gate(failures, tolerances),
-        "| run | revision | state | " + " | ".join([*params, *(names[k] for k in metrics)]) + " |",
-        "| --- | --- | --- |" + " ---: |" * (len(params) + len(metrics)),
+        "| run | revision | state | " + " | ".join(names[key] for key in metrics) + " |",
+        "| --- | --- | --- |" + " ---: |" * len(metrics),
     ]
     for run in runs:
         cells = [
             f"**{run.name}** (baseline)" if run is baseline else run.name,
             f"`{run.short}`",
             run.state,
-            *(_cell(run.params.get(key, "—")) for key in params),
             *(_metric(key, run, baseline) for key in metrics),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    if params:
+        lines += ["", "Params that differ:", "", "| run | " + " | ".join(params) + " |"]
+        lines.append("| --- |" + " ---: |" * len(params))
+        for run in runs:
+            values = (_cell(run.params.get(key, "—")) for key in params)
+            lines.append(f"| {run.name} | " + " | ".join(values) + " |")
     lines += ["", *_changes(runs), *_per_class(runs), *_missing(runs)]
-    lines.append("<sub>Made by `digits-compare`; the HTML page has the curves and pictures.</sub>")
+    lines.append(
+        "<sub>Made by `digits-compare`; the HTML page has every metric, the curves and the "
+        "pictures.</sub>"
+    )
     return "\n".join(lines) + "\n"
 
 
