@@ -14,7 +14,9 @@ Measures, side by side in one process tree so that a busy machine slows both ali
    machine's nominal FP32 peak and of a float32 matrix multiply measured here;
 5. final test accuracy of the default recipe over several seeds (mean, min);
 6. sweeps through DVC's queue: a 4-experiment sweep with one job and with two, and what an
-   experiment costs beyond its work (benchmarks/sweep.py).
+   experiment costs beyond its work (benchmarks/sweep.py);
+7. `digits-compare` on 20 runs: wall time (median of 3), time per phase, and the size of
+   the page, the Markdown and the JSON (benchmarks/compare.py).
 Load averages are recorded beside the figures. A benchmark, not a test: nothing fails
 on a slow machine.
 """
@@ -26,12 +28,15 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from repro import cold_repro, commit, make_project, noop_repro  # benchmarks/ is the script's folder
+from compare import comparison  # benchmarks/ is the script's folder
+
+from repro import cold_repro, commit, environment, make_project, noop_repro
 from sweep import sweeps
 
 # Quiet TensorFlow's C++ logs (as the package does) before recipes.py imports it.
@@ -55,6 +60,9 @@ def main() -> None:
     cli.add_argument(
         "--sweeps-only", action="store_true", help="only section 6, after a cold repro (1/5)"
     )
+    cli.add_argument(
+        "--compare-only", action="store_true", help="only section 7, on the normalized data"
+    )
     cli.add_argument("--seeds", type=int, default=3, help="seeds of the default recipe (3)")
     cli.add_argument("--repeats", type=int, default=5, help="runs of each no-op repro (5)")
     cli.add_argument("--ghz", type=float, default=2.45, help="clock for the nominal peak (2.45)")
@@ -64,29 +72,39 @@ def main() -> None:
     results: dict = {"machine": machine(args), "quick": args.quick, "load": {"start": load()}}
     with tempfile.TemporaryDirectory(prefix="digits-benchmark-") as scratch:
         project = make_project(Path(scratch) / "project", QUICK_PARAMS if args.quick else {})
-        say("1/6 cold dvc repro of the default pipeline")
+        if args.compare_only:  # the committed results of the last full run, and their test set
+            say("7/7 digits-compare on 20 runs")
+            subprocess.run(
+                [sys.executable, "-m", "dvc", "repro", "normalize"],
+                cwd=project,
+                env=environment(),
+                check=True,
+                capture_output=True,
+            )
+            results["compare"] = comparison(project, 20, args.repeats)
+            finish(results, args.out, json.dumps(results["compare"], indent=2))
+            return
+        say("1/7 cold dvc repro of the default pipeline")
         results["cold_repro"] = cold_repro(project)
         commit(project, "the cold run")  # the sweeps' baseline
         if args.sweeps_only:
-            say("6/6 sweeps through DVC's queue")
+            say("6/7 sweeps through DVC's queue")
             results["sweeps"] = sweeps(project, 1 if args.quick else 4)
-            results["load"]["end"] = load()
-            Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-            print(json.dumps(results["sweeps"], indent=2))
+            finish(results, args.out, json.dumps(results["sweeps"], indent=2))
             return
-        say("2/6 no-op dvc repro against DVC's floor")
+        say("2/7 no-op dvc repro against DVC's floor")
         results["noop_repro"] = noop_repro(project, Path(scratch) / "floor", args.repeats)
         results["load"]["after_pipeline"] = load()
-        say("3/6 time to target: default recipe and keras-io reference")
+        say("3/7 time to target: default recipe and keras-io reference")
         from recipes import accuracy_runs, matmul_gflops, reference_run
 
         data = project / "data" / "normalized"
         runs = accuracy_runs(project / "params.yaml", data, seeds, TARGET_ACCURACY, say)
         reference = reference_run(data, TARGET_ACCURACY, 1 if args.quick else None, say)
         results["time_to_target"] = time_to_target(runs, reference)
-        say("4/6 throughput")
+        say("4/7 throughput")
         results["throughput"] = throughput(runs, matmul_gflops(), results["machine"])
-        say("5/6 accuracy over seeds")
+        say("5/7 accuracy over seeds")
         accuracies = [run["final_accuracy"] for run in runs]
         results["accuracy"] = {
             "seeds": [run["seed"] for run in runs],
@@ -94,12 +112,18 @@ def main() -> None:
             "mean": statistics.mean(accuracies),
             "min": min(accuracies),
         }
-        say("6/6 sweeps through DVC's queue")
+        say("6/7 sweeps through DVC's queue")
         results["sweeps"] = sweeps(project, 1 if args.quick else 4)
+        say("7/7 digits-compare on 20 runs")
+        results["compare"] = comparison(project, 5 if args.quick else 20, args.repeats)
+    finish(results, args.out, table(results))
+
+
+def finish(results: dict, out: str, summary: str) -> None:
     results["load"]["end"] = load()
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
-    print(f"\nwrote {args.out}")
+    Path(out).write_text(json.dumps(results, indent=2) + "\n")
+    print(summary)
+    print(f"\nwrote {out}")
 
 
 def say(message: str) -> None:
@@ -219,6 +243,13 @@ def table(results: dict) -> str:
         ),
     ]
     rows += sweep_rows(results["sweeps"])
+    compared = results["compare"]
+    rows.append(
+        (
+            f"digits-compare, {compared['runs']} runs",
+            f"{compared['median_wall_s']} s, page {compared['html_bytes'] / 1e6:.2f} MB",
+        )
+    )
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 

@@ -39,6 +39,11 @@ def test_quick_benchmark_reports_every_section(tmp_path):
     }
     threads = sweeps["model_bytes_depend_on_threads"]
     assert threads["md5_threads1"] and threads["md5_default"]
+    compared = figures["compare"]
+    assert compared["runs"] == 5 and compared["test_digits"] == 1000
+    assert compared["median_wall_s"] > 0 and compared["phases_s"]["read_runs_from_dvc"] > 0
+    assert 0 < compared["html_parts_bytes"]["svg_charts"] < compared["html_bytes"]
     assert figures["machine"]["vector_extensions"]
     assert "cold dvc repro, total" in result.stdout
     assert "sweep of 1, jobs2 threads1" in result.stdout
+    assert "digits-compare, 5 runs" in result.stdout

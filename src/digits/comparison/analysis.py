@@ -59,6 +59,17 @@ def table_metrics(runs: list[Run]) -> list[str]:
     return sorted(keys, key=lambda k: (direction(k) == 0, -files.index(k.rsplit(":", 1)[0])))
 
 
+def headline_metrics(runs: list[Run]) -> list[str]:
+    """The metrics a reader looks at first: those of the last stage's file (the test set's)
+    that have a better direction and differ between the finished runs."""
+    done = [run for run in runs if run.state == DONE]
+    keys = table_metrics(done)
+    varied = varying([{key: run.metrics.get(key) for key in keys} for run in done])
+    scored = [key for key in varied if direction(key)] or varied
+    last = scored[0].rsplit(":", 1)[0] if scored else None
+    return [key for key in scored if key.rsplit(":", 1)[0] == last]
+
+
 def short_names(keys: list[str]) -> dict[str, str]:
     """A metric's dotted name without its file where that is unambiguous."""
     names = [key.rsplit(":", 1)[-1] for key in keys]

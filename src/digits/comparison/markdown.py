@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from digits.comparison import analysis
-from digits.comparison.runs import DONE, Run
+from digits.comparison.runs import Run
 
 
 def render(runs: list[Run], failures: list[str], tolerances: dict[str, float]) -> str:
     baseline = runs[0]
-    done = [run for run in runs if run.state == DONE]
     params = analysis.varying([run.params for run in runs])
-    keys = analysis.table_metrics(runs)
-    varied = analysis.varying([{key: run.metrics.get(key) for key in keys} for run in done])
-    scored = [key for key in varied if analysis.direction(key)] or varied
-    # The last stage's scored metrics (the test set's), and any the gate watches; the page
-    # and the JSON have the rest.
-    last = scored[0].rsplit(":", 1)[0] if scored else None
-    metrics = [key for key in scored if key.rsplit(":", 1)[0] == last]
+    # The headline metrics and any the gate watches; the page and the JSON have the rest.
+    metrics = analysis.headline_metrics(runs)
     metrics += [key for key in tolerances if key not in metrics]
     names = analysis.short_names(metrics)
     lines = [

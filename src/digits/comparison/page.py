@@ -236,18 +236,10 @@ def _gallery(indices, run: Run, shown: Run, images: np.ndarray, cache: dict) -> 
 def _sweep(runs: list[Run], palette: list[str]) -> str:
     done = [run for run in runs if run.state == DONE]
     params = analysis.varying([run.params for run in done])
-    keys = analysis.table_metrics(done)
-    metrics = analysis.varying([{key: run.metrics.get(key) for key in keys} for run in done])
+    metrics = analysis.headline_metrics(done)[: charts.MAX_SWEEP_METRICS]
     if not params or not metrics:
         return '<p class="note">No param or no metric varies between the finished runs.</p>\n'
-    ranked = sorted(metrics, key=lambda key: analysis.direction(key) == 0)
-    shown = ranked[: charts.MAX_SWEEP_METRICS]
-    note = (
-        f'<p class="note">{len(shown)} of the {len(metrics)} metrics that vary; '
-        "the JSON has all.</p>\n"
-        if len(shown) < len(metrics)
-        else ""
-    )
     index = {id(run): i for i, run in enumerate(runs)}
-    svg = charts.sweep(done, params, shown, [palette[index[id(run)]] for run in done])
-    return f'<figure class="chart">{svg}</figure>\n{note}'
+    svg = charts.sweep(done, params, metrics, [palette[index[id(run)]] for run in done])
+    note = "The test metrics; the runs table has every metric against the params."
+    return f'<figure class="chart">{svg}</figure>\n<p class="note">{note}</p>\n'
