@@ -67,3 +67,36 @@ def test_every_tune_command_of_the_readme_is_run_by_a_test():
     commands = readme_commands()
     assert len(commands) >= 10
     assert [command for command in commands if command not in called] == []
+
+
+def test_every_compare_command_of_the_readme_is_one_the_command_accepts():
+    """The Compare section's command lines parse with digits-compare's own parser, and what
+    they name (the picture, the example workflow) is in the repository."""
+    import shlex
+
+    from digits.comparison.cli import parser
+
+    section = README.split("## Compare runs", 1)[1].split("\n## ", 1)[0]
+    commands = [
+        line.split("  #")[0]
+        for block in re.findall(r"```bash\n(.*?)\n```", section, flags=re.DOTALL)
+        for line in block.splitlines()
+    ]
+    assert len(commands) == 4
+    for command in commands:
+        program, *args = shlex.split(command)
+        assert program == "digits-compare"
+        parser().parse_args(args)  # exits (SystemExit) on an option it does not know
+    for path in re.findall(r"\((docs/[^)]+)\)|`(docs/[^`]+)`", section):
+        assert (REPO_ROOT / "".join(path)).is_file(), path
+    # The gate's line as the README shows it is the line the gate writes.
+    from digits.comparison import analysis
+    from digits.comparison.runs import Run
+
+    shown = re.search(r"^worse: .*$", section, flags=re.MULTILINE).group(0)
+    key = "results/evaluation.json:accuracy"
+    runs = [Run("origin/main", "a" * 40, "commit"), Run("HEAD", "b" * 40, "commit")]
+    runs[0].metrics, runs[1].metrics = {key: 0.9932}, {key: 0.9920}
+    assert analysis.gate(runs, {key: -0.001}) == [shown]
+    workflow = (REPO_ROOT / "docs/ci/github-compare.yml").read_text()
+    assert workflow.startswith("# EXAMPLE ONLY: this file is not active here.")
