@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from compare import comparison  # benchmarks/ is the script's folder
@@ -82,7 +83,7 @@ def main() -> None:
                 capture_output=True,
             )
             results["compare"] = comparison(project, 20, args.repeats)
-            finish(results, args.out, json.dumps(results["compare"], indent=2))
+            finish(results, args.out, lambda: json.dumps(results["compare"], indent=2))
             return
         say("1/7 cold dvc repro of the default pipeline")
         results["cold_repro"] = cold_repro(project)
@@ -90,7 +91,7 @@ def main() -> None:
         if args.sweeps_only:
             say("6/7 sweeps through DVC's queue")
             results["sweeps"] = sweeps(project, 1 if args.quick else 4)
-            finish(results, args.out, json.dumps(results["sweeps"], indent=2))
+            finish(results, args.out, lambda: json.dumps(results["sweeps"], indent=2))
             return
         say("2/7 no-op dvc repro against DVC's floor")
         results["noop_repro"] = noop_repro(project, Path(scratch) / "floor", args.repeats)
@@ -116,13 +117,14 @@ def main() -> None:
         results["sweeps"] = sweeps(project, 1 if args.quick else 4)
         say("7/7 digits-compare on 20 runs")
         results["compare"] = comparison(project, 5 if args.quick else 20, args.repeats)
-    finish(results, args.out, table(results))
+    finish(results, args.out, lambda: table(results))
 
 
-def finish(results: dict, out: str, summary: str) -> None:
+def finish(results: dict, out: str, summary: Callable[[], str]) -> None:
+    """Record the load at the end, write the JSON, print the summary."""
     results["load"]["end"] = load()
     Path(out).write_text(json.dumps(results, indent=2) + "\n")
-    print(summary)
+    print(summary())
     print(f"\nwrote {out}")
 
 

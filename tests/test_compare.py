@@ -100,6 +100,21 @@ def test_by_default_head_the_workspace_and_heads_experiments(history, tmp_path):
     assert runs["workspace"]["metrics"] == runs["lr-0.01"]["metrics"]
 
 
+def test_a_detached_head_and_another_baseline(history, tmp_path):
+    """CI checks out a detached HEAD: it is called HEAD; --baseline puts a run first."""
+    git(history, "checkout", "-q", "--detach")
+    try:
+        result = compare(history, "--baseline", "seed-1", "--json", str(tmp_path / "c.json"))
+    finally:
+        git(history, "checkout", "-q", "main")
+        (history / "compare.html").unlink(missing_ok=True)
+    assert result.returncode == 0, result.stderr
+    runs = json.loads((tmp_path / "c.json").read_text())["runs"]
+    assert [run["name"] for run in runs][:3] == ["seed-1", "HEAD", "workspace"]
+    assert len(runs) == 7  # seed-1 once, not again among HEAD's experiments
+    assert runs[1]["metrics"][ACCURACY]["baseline"] == runs[0]["metrics"][ACCURACY]["value"]
+
+
 def test_numbers_are_dvc_metrics_diff_s(history, tmp_path):
     out = tmp_path / "c.json"
     result = compare(

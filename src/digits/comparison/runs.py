@@ -76,6 +76,7 @@ def collect(root: Path, names: list[str], baseline: str | None = None) -> list[R
     HEAD (as `dvc exp show` lists them), with all their data; the baseline comes first.
     Raises InputError for a name that is neither a revision nor an experiment."""
     from dvc.repo import Repo
+    from scmrepo.exceptions import SCMError
 
     with Repo(str(root)) as repo:
         listed: dict[str, dict] = {}
@@ -84,7 +85,7 @@ def collect(root: Path, names: list[str], baseline: str | None = None) -> list[R
         else:
             listed.update(_experiments(repo))
             head = _named(repo, "HEAD", listed)
-            with contextlib.suppress(TypeError):  # a detached HEAD has no branch
+            with contextlib.suppress(SCMError):  # a detached HEAD has no branch
                 head.name = repo.scm.active_branch()
             workspace = Run(WORKSPACE, WORKSPACE, "workspace")
             runs = [head, workspace, *(_experiment(repo, row) for row in listed.values())]
