@@ -28,6 +28,7 @@ from repro import commit, environment, git
 PREDICTIONS = "results/predictions.csv"
 EVALUATION = "results/evaluation.json"
 TRAINING = "results/training"
+SPLITS = ("train", "eval")  # dvclive's final values in metrics.json
 
 
 def make_runs(project: Path, count: int, seed: int = 0) -> list[str]:
@@ -41,6 +42,7 @@ def make_runs(project: Path, count: int, seed: int = 0) -> list[str]:
     base_loss = json.loads((project / EVALUATION).read_text())["loss"]
     curves = sorted((project / TRAINING / "plots").rglob("*.tsv"))
     originals = {path: path.read_text() for path in curves}
+    final = json.loads((project / TRAINING / "metrics.json").read_text())
     git(project, "tag", "run-00")
     names = ["run-00"]
     for i in range(1, count):
@@ -67,6 +69,12 @@ def make_runs(project: Path, count: int, seed: int = 0) -> list[str]:
             lines = text.splitlines()
             scaled = [f"{step}\t{float(value) * scale}" for step, value in _rows(lines[1:])]
             path.write_text("\n".join([lines[0], *scaled]) + "\n")
+        last = {
+            split: {k: v * scale for k, v in final[split].items()} for split in ("train", "eval")
+        }
+        (project / TRAINING / "metrics.json").write_text(
+            json.dumps({**last, "step": final["step"]}, indent=4) + "\n"
+        )
         params = yaml.safe_load((project / "params.yaml").read_text())
         params["train"]["learning_rate"] = float(rng.choice([0.001, 0.002, 0.004, 0.008]))
         params["train"]["convnet"]["dropout_rate"] = float(rng.choice([0.1, 0.2, 0.3]))

@@ -59,13 +59,19 @@ def table_metrics(runs: list[Run]) -> list[str]:
     return sorted(keys, key=lambda k: (direction(k) == 0, -files.index(k.rsplit(":", 1)[0])))
 
 
-def headline_metrics(runs: list[Run]) -> list[str]:
-    """The metrics a reader looks at first: those of the last stage's file (the test set's)
-    that have a better direction and differ between the finished runs."""
+def scored_metrics(runs: list[Run]) -> list[str]:
+    """The metrics with a better direction that differ between the finished runs, in table
+    order (all of them when none has a direction)."""
     done = [run for run in runs if run.state == DONE]
     keys = table_metrics(done)
     varied = varying([{key: run.metrics.get(key) for key in keys} for run in done])
-    scored = [key for key in varied if direction(key)] or varied
+    return [key for key in varied if direction(key)] or varied
+
+
+def headline_metrics(runs: list[Run]) -> list[str]:
+    """The metrics a reader looks at first: the scored ones of the last stage's file (the
+    test set's)."""
+    scored = scored_metrics(runs)
     last = scored[0].rsplit(":", 1)[0] if scored else None
     return [key for key in scored if key.rsplit(":", 1)[0] == last]
 

@@ -20,7 +20,7 @@ from digits.comparison.runs import Run
 
 CURVES = (("loss", "Loss"), ("accuracy", "Accuracy"))
 SPLITS = (("train", "-"), ("eval", "--"))
-MAX_SWEEP_METRICS = 6  # a sweep's scatter grid shows at most this many metrics (rows)
+MAX_SWEEP_METRICS = 10  # a sweep's scatter grid shows at most this many metrics (rows)
 
 
 def colours(count: int) -> list[str]:

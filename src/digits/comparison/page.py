@@ -236,10 +236,13 @@ def _gallery(indices, run: Run, shown: Run, images: np.ndarray, cache: dict) -> 
 def _sweep(runs: list[Run], palette: list[str]) -> str:
     done = [run for run in runs if run.state == DONE]
     params = analysis.varying([run.params for run in done])
-    metrics = analysis.headline_metrics(done)[: charts.MAX_SWEEP_METRICS]
+    scored = analysis.scored_metrics(done)
+    metrics = scored[: charts.MAX_SWEEP_METRICS]
     if not params or not metrics:
         return '<p class="note">No param or no metric varies between the finished runs.</p>\n'
     index = {id(run): i for i, run in enumerate(runs)}
     svg = charts.sweep(done, params, metrics, [palette[index[id(run)]] for run in done])
-    note = "The test metrics; the runs table has every metric against the params."
-    return f'<figure class="chart">{svg}</figure>\n<p class="note">{note}</p>\n'
+    note = "Every metric with a better direction that varies"
+    if len(metrics) < len(scored):
+        note = f"The first {len(metrics)} of the {len(scored)} metrics that vary; the JSON has all"
+    return f'<figure class="chart">{svg}</figure>\n<p class="note">{note}.</p>\n'
