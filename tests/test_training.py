@@ -71,3 +71,58 @@ def test_threads_set_tensorflows_pools_before_it_starts():
     assert "RuntimeError: train.threads=2: TensorFlow's thread pools are already running" in (
         result.stderr
     )
+
+
+@pytest.mark.parametrize("batch_size", [64, 256])
+def test_a_short_run_on_a_slice_does_not_collapse_into_one_class(batch_size):
+    """The real recipe, shrunk: 1,800 training digits, one epoch (7 steps at batch 256).
+    Batch normalization's moving averages then still trail the weights; before they were
+    settled (training.settle_batch_norm), every test digit landed in one class (13%)."""
+    from conftest import bundled_mnist
+    from digits.preparation import scale
+
+    images, labels = bundled_mnist("train", 2000)
+    test_images, test_labels = bundled_mnist("test", 500)
+    config = dataclasses.replace(TRAIN, epochs=1, batch_size=batch_size)
+    model = training.train(
+        config,
+        (scale(images[:1800]), labels[:1800]),
+        (scale(images[1800:]), labels[1800:]),
+        10,
+        verbose=0,
+    )
+    predicted = model.predict(scale(test_images), verbose=0).argmax(axis=1)
+    assert len(np.unique(predicted)) == 10
+    assert np.mean(predicted == test_labels) >= 0.5
+
+
+def test_settling_batch_norm_sets_the_statistics_of_the_final_weights():
+    import keras
+
+    inputs = keras.Input((3,))
+    norm = keras.layers.BatchNormalization(momentum=0.99)
+    model = keras.Model(inputs, norm(inputs))
+    rng = np.random.default_rng(0)
+    images = (rng.normal(size=(3000, 3)) * [1, 2, 3] + [5, -1, 0]).astype(np.float32)
+    training.settle_batch_norm(model, images, batch_size=1000)
+    assert norm.moving_mean.numpy() == pytest.approx(images.mean(axis=0), abs=1e-4)
+    batches = images.reshape(3, 1000, 3)
+    assert norm.moving_variance.numpy() == pytest.approx(batches.var(axis=1).mean(0), rel=1e-4)
+    assert norm.momentum == 0.99  # restored
+
+
+def test_augmentation_changes_training_batches_the_same_way_every_run():
+    from digits.augmentation import augmenter, training_batches
+    from digits.params import AugmentParams
+
+    config = dataclasses.replace(TINY, augment=AugmentParams(shift=0.1, rotation=10, zoom=0.1))
+    images, labels = data(32)
+
+    def batches():
+        augment = augmenter(config.augment, config.seed)
+        return [x.numpy() for x, _ in training_batches(config, images, labels, augment)]
+
+    first, again = batches(), batches()
+    assert len(first) == 2 and all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not any(np.allclose(batch, images[: len(batch)]) for batch in first)
+    assert augmenter(TRAIN.augment, 0) is None  # the default: no augmentation

@@ -67,10 +67,18 @@ class ConvnetParams:
 
 
 @dataclass(frozen=True)
+class AugmentParams:
+    shift: float = _spec(ge=0, le=0.5)  # largest shift, as a fraction of the image's side
+    rotation: float = _spec(ge=0, le=180)  # largest rotation, in degrees
+    zoom: float = _spec(ge=0, lt=1)  # largest zoom in or out, as a fraction
+
+
+@dataclass(frozen=True)
 class TrainParams:
     architecture: str = _spec(choices=ARCHITECTURES)
     mlp: MlpParams
     convnet: ConvnetParams
+    augment: AugmentParams
     optimizer: str = _spec(choices=OPTIMIZERS)
     learning_rate: float = _spec(gt=0, le=10)
     lr_schedule: str = _spec(choices=LR_SCHEDULES)
