@@ -64,24 +64,54 @@ def train_flops_per_sample(model: keras.Model) -> int:
     return 3 * forward
 
 
-def accuracy_runs(
-    params: Path, data: Path, seeds: int, target: float, say: Callable[[str], None]
-) -> list[dict]:
-    """The default recipe from params.yaml, once per seed, timed epoch by epoch."""
+# The high-accuracy recipe (README, "Accuracy frontier"): the default, with augmented training
+# batches, a third convolution block, a wider dense layer and more epochs.
+HIGH_ACCURACY = {
+    "epochs": 20,
+    "convnet": {"conv_filters": (32, 64, 128), "dense_units": 256},
+    "augment": {"shift": 0.1, "rotation": 10.0, "zoom": 0.1},
+}
+
+
+def recipe(params: Path, changes: dict | None = None):
+    """params.yaml's train section, with `changes` (nested sections merged)."""
     config = load_params(params).train
+    for key, value in (changes or {}).items():
+        if isinstance(value, dict):
+            value = dataclasses.replace(getattr(config, key), **value)
+        config = dataclasses.replace(config, **{key: value})
+    return config
+
+
+def accuracy_runs(
+    params: Path,
+    data: Path,
+    seeds: int,
+    target: float,
+    say: Callable[[str], None],
+    changes: dict | None = None,
+) -> list[dict]:
+    """A recipe (params.yaml's, or with `changes`), once per seed, timed epoch by epoch.
+    The test accuracy after each epoch is recorded, never used to choose anything."""
+    config = recipe(params, changes)
     train, validation, test = load(data, "train"), load(data, "validation"), load(data, "test")
     runs = []
     for seed in range(seeds):
         clock = EpochClock(test, target, stop=False)
+        started = time.perf_counter()
         model = training.train(
             dataclasses.replace(config, seed=seed), train, validation, 10, [clock], verbose=0
         )
+        predicted = model.predict(test[0], batch_size=1000, verbose=0).argmax(axis=1)
         runs.append(
             {
                 "seed": seed,
                 "curve": clock.curve,
                 "epoch_s": [round(s, 2) for s in clock.seconds],
-                "final_accuracy": clock.curve[-1],
+                "training_s": round(time.perf_counter() - started, 1),
+                # The model as saved: after training.settle_batch_norm, which the last
+                # epoch's entry of the curve comes before.
+                "final_accuracy": round(float(np.mean(predicted == test[1])), 4),
                 "time_to_target_s": clock.time_to_target(),
                 "samples_per_s": len(train[1]) / statistics.median(clock.seconds),
                 "train_flops_per_sample": train_flops_per_sample(model),

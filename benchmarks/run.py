@@ -64,6 +64,11 @@ def main() -> None:
     cli.add_argument(
         "--compare-only", action="store_true", help="only section 7, on the normalized data"
     )
+    cli.add_argument(
+        "--recipe-only",
+        action="store_true",
+        help="only sections 5 and 8: the default and the high-accuracy recipe over the seeds",
+    )
     cli.add_argument("--seeds", type=int, default=3, help="seeds of the default recipe (3)")
     cli.add_argument("--repeats", type=int, default=5, help="runs of each no-op repro (5)")
     cli.add_argument("--ghz", type=float, default=2.45, help="clock for the nominal peak (2.45)")
@@ -84,6 +89,17 @@ def main() -> None:
             )
             results["compare"] = comparison(project, 20, args.repeats)
             finish(results, args.out, lambda: json.dumps(results["compare"], indent=2))
+            return
+        if args.recipe_only:  # the normalized data of the project, both recipes, same seeds
+            subprocess.run(
+                [sys.executable, "-m", "dvc", "repro", "normalize"],
+                cwd=project,
+                env=environment(),
+                check=True,
+                capture_output=True,
+            )
+            results["accuracy"], results["high_accuracy"] = recipes(project, seeds, say)
+            finish(results, args.out, lambda: json.dumps(results["high_accuracy"], indent=2))
             return
         say("1/7 cold dvc repro of the default pipeline")
         results["cold_repro"] = cold_repro(project)
@@ -118,6 +134,34 @@ def main() -> None:
         say("7/7 digits-compare on 20 runs")
         results["compare"] = comparison(project, 5 if args.quick else 20, args.repeats)
     finish(results, args.out, lambda: table(results))
+
+
+def recipes(project: Path, seeds: int, say) -> tuple[dict, dict]:
+    """Sections 5 and 8: the default recipe and the high-accuracy one, seed by seed."""
+    from recipes import HIGH_ACCURACY, accuracy_runs
+
+    data = project / "data" / "normalized"
+    figures = []
+    for name, changes in (("default", None), ("high-accuracy", HIGH_ACCURACY)):
+        say(f"{name} recipe over {seeds} seeds")
+        runs = accuracy_runs(project / "params.yaml", data, seeds, 0.996, say, changes)
+        accuracies = [run["final_accuracy"] for run in runs]
+        figures.append(
+            {
+                "changes": changes,
+                "seeds": [run["seed"] for run in runs],
+                "final": accuracies,
+                "mean": statistics.mean(accuracies),
+                "min": min(accuracies),
+                "training_s": [run["training_s"] for run in runs],
+                "curves": [run["curve"] for run in runs],
+            }
+        )
+    default, high = figures
+    high["training_ratio_to_default"] = round(
+        statistics.mean(high["training_s"]) / statistics.mean(default["training_s"]), 2
+    )
+    return default, high
 
 
 def finish(results: dict, out: str, summary: Callable[[], str]) -> None:

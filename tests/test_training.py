@@ -126,3 +126,15 @@ def test_augmentation_changes_training_batches_the_same_way_every_run():
     assert len(first) == 2 and all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert not any(np.allclose(batch, images[: len(batch)]) for batch in first)
     assert augmenter(TRAIN.augment, 0) is None  # the default: no augmentation
+
+
+def test_training_with_augmentation_is_reproducible_and_differs_from_without():
+    from digits.params import AugmentParams
+
+    augmented = dataclasses.replace(TINY, augment=AugmentParams(shift=0.1, rotation=10, zoom=0.1))
+    weights = [
+        training.train(config, data(64), data(20, seed=1), 10, verbose=0).get_weights()
+        for config in (augmented, augmented, TINY)
+    ]
+    assert all(np.array_equal(a, b) for a, b in zip(weights[0], weights[1], strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(weights[0], weights[2], strict=True))

@@ -118,8 +118,8 @@ def train(
     targets = keras.utils.to_categorical(labels, num_classes)
     augment = augmenter(config.augment, config.seed)
     if augment is None:  # arrays straight to fit, as before augmentation existed
-        inputs: dict = {"x": images, "y": targets, "batch_size": config.batch_size}
-    else:
+        inputs: dict = {"x": images, "y": targets, "batch_size": config.batch_size, "shuffle": True}
+    else:  # shuffled by the pipeline
         inputs = {"x": training_batches(config, images, targets, augment)}
     model.fit(
         **inputs,
@@ -128,7 +128,6 @@ def train(
             validation_data[0],
             keras.utils.to_categorical(validation_data[1], num_classes),
         ),
-        shuffle=True,
         callbacks=list(callbacks),
         verbose=verbose,
     )
