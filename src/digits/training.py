@@ -120,7 +120,7 @@ def train(
     if augment is None:  # arrays straight to fit, as before augmentation existed
         inputs: dict = {"x": images, "y": targets, "batch_size": config.batch_size, "shuffle": True}
     else:  # shuffled by the pipeline
-        inputs = {"x": training_batches(config, images, targets, augment)}
+        inputs = {"x": training_batches(config, images, targets, augment), "shuffle": False}
     model.fit(
         **inputs,
         epochs=config.epochs,
