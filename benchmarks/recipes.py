@@ -64,11 +64,11 @@ def train_flops_per_sample(model: keras.Model) -> int:
     return 3 * forward
 
 
-# The high-accuracy recipe (README, "Accuracy frontier"): the default, with augmented training
-# batches, a third convolution block, a wider dense layer and more epochs.
+# The high-accuracy recipe (README, "The accuracy frontier"): the default network twice as
+# wide, trained five times as long on augmented batches.
 HIGH_ACCURACY = {
     "epochs": 20,
-    "convnet": {"conv_filters": (32, 64, 128), "dense_units": 256},
+    "convnet": {"conv_filters": (64, 128), "dense_units": 256},
     "augment": {"shift": 0.1, "rotation": 10.0, "zoom": 0.1},
 }
 
