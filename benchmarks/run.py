@@ -80,24 +80,12 @@ def main() -> None:
         project = make_project(Path(scratch) / "project", QUICK_PARAMS if args.quick else {})
         if args.compare_only:  # the committed results of the last full run, and their test set
             say("7/7 digits-compare on 20 runs")
-            subprocess.run(
-                [sys.executable, "-m", "dvc", "repro", "normalize"],
-                cwd=project,
-                env=environment(),
-                check=True,
-                capture_output=True,
-            )
+            normalize(project)
             results["compare"] = comparison(project, 20, args.repeats)
             finish(results, args.out, lambda: json.dumps(results["compare"], indent=2))
             return
         if args.recipe_only:  # the normalized data of the project, both recipes, same seeds
-            subprocess.run(
-                [sys.executable, "-m", "dvc", "repro", "normalize"],
-                cwd=project,
-                env=environment(),
-                check=True,
-                capture_output=True,
-            )
+            normalize(project)
             results["accuracy"], results["high_accuracy"] = recipes(project, seeds, say)
             finish(results, args.out, lambda: json.dumps(results["high_accuracy"], indent=2))
             return
@@ -134,6 +122,17 @@ def main() -> None:
         say("7/7 digits-compare on 20 runs")
         results["compare"] = comparison(project, 5 if args.quick else 20, args.repeats)
     finish(results, args.out, lambda: table(results))
+
+
+def normalize(project: Path) -> None:
+    """The project's normalized data (and its test set in DVC's cache), nothing more."""
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "repro", "normalize"],
+        cwd=project,
+        env=environment(),
+        check=True,
+        capture_output=True,
+    )
 
 
 def recipes(project: Path, seeds: int, say) -> tuple[dict, dict]:
