@@ -125,16 +125,14 @@ def parse_tolerances(specs: list[str], keys: list[str]) -> dict[str, float]:
     (`results/evaluation.json:accuracy`) or its name within its file (`accuracy`)."""
     tolerances = {}
     for spec in specs:
-        name, sign, text = spec.partition("=")
+        name, _, text = spec.partition("=")
         try:
-            tolerance = float(text)
+            tolerance = float(text)  # also refuses a spec without "=" (text is then empty)
         except ValueError:
             raise InputError(
                 f"--fail-on {spec!r}: expected METRIC=TOLERANCE, e.g. accuracy=-0.001"
             ) from None
         matches = [key for key in keys if name in (key, key.rsplit(":", 1)[-1])]
-        if not sign:
-            raise InputError(f"--fail-on {spec!r}: expected METRIC=TOLERANCE, e.g. accuracy=-0.001")
         if len(matches) > 1:
             raise InputError(
                 f"--fail-on {spec!r}: {name!r} matches {', '.join(matches)}; give the full key"

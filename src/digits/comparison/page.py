@@ -234,14 +234,14 @@ def _gallery(indices, run: Run, shown: Run, images: np.ndarray, cache: dict) -> 
 
 
 def _sweep(runs: list[Run], palette: list[str]) -> str:
-    done = [run for run in runs if run.state == DONE]
+    finished = [(r, colour) for r, colour in zip(runs, palette, strict=True) if r.state == DONE]
+    done = [run for run, _ in finished]
     params = analysis.varying([run.params for run in done])
     scored = analysis.scored_metrics(done)
     metrics = scored[: charts.MAX_SWEEP_METRICS]
     if not params or not metrics:
         return '<p class="note">No param or no metric varies between the finished runs.</p>\n'
-    index = {id(run): i for i, run in enumerate(runs)}
-    svg = charts.sweep(done, params, metrics, [palette[index[id(run)]] for run in done])
+    svg = charts.sweep(done, params, metrics, [colour for _, colour in finished])
     note = "Every metric with a better direction that varies"
     if len(metrics) < len(scored):
         note = f"The first {len(metrics)} of the {len(scored)} metrics that vary; the JSON has all"

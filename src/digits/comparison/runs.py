@@ -15,7 +15,6 @@ import contextlib
 import csv
 import io
 import json
-import logging
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +25,6 @@ import numpy as np
 import yaml
 
 from digits.errors import InputError
-
-logger = logging.getLogger(__name__)
 
 WORKSPACE = "workspace"
 DONE = "done"
@@ -212,7 +209,8 @@ def _plot_data(files, run: Run) -> None:
     if table is None:
         run.notes.append(f"{PREDICTIONS}: not in this revision")
     else:
-        run.actual, run.predicted = table["actual"], table["predicted"]
+        run.actual = table["actual"].astype(np.int64)
+        run.predicted = table["predicted"].astype(np.int64)
     for split in ("train", "eval"):
         for metric in ("loss", "accuracy"):
             curve = _read(files, f"{CURVES}/{split}/{metric}.tsv", _columns)
@@ -226,11 +224,7 @@ def _columns(text: str) -> dict[str, np.ndarray]:
     """A CSV or TSV with a header row as {column: numbers}."""
     rows = list(csv.reader(io.StringIO(text), delimiter="\t" if "\t" in text[:200] else ","))
     values = np.array(rows[1:], dtype=np.float64).reshape(len(rows) - 1, len(rows[0]))
-    columns = {name: values[:, i] for i, name in enumerate(rows[0])}
-    return {
-        name: col.astype(np.int64) if name in ("actual", "predicted") else col
-        for name, col in columns.items()
-    }
+    return {name: values[:, i] for i, name in enumerate(rows[0])}
 
 
 def _test_set(lock: dict) -> str | None:
