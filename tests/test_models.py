@@ -76,3 +76,40 @@ def test_a_model_carrying_code_is_refused(tmp_path):
 def test_missing_model_says_how_to_get_one(tmp_path):
     with pytest.raises(InputError, match="`dvc repro`.*`dvc pull`"):
         models.load_model(tmp_path / "absent.keras")
+
+
+@pytest.mark.parametrize("shape", [(64, 5, 5, 3), (64, 7)], ids=["images", "features"])
+def test_the_fused_batch_norm_computes_what_keras_own_does(shape):
+    rng = np.random.default_rng(0)
+    batch = (rng.normal(size=shape) * 3 + 1).astype(np.float32)
+    plain, fused = (
+        keras.layers.BatchNormalization(momentum=0.9),
+        models.FusedBatchNormalization(momentum=0.9),
+    )
+    for layer in (plain, fused):
+        layer.build(shape)
+        layer.gamma.assign(np.linspace(0.5, 2, shape[-1]))
+        layer.beta.assign(np.linspace(-1, 1, shape[-1]))
+    for training in (True, False):  # the batch's statistics, then the moving averages
+        expected, actual = plain(batch, training=training), fused(batch, training=training)
+        np.testing.assert_allclose(actual.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)
+        for mine, theirs in zip(fused.weights, plain.weights, strict=True):
+            np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(fused.moving_mean.numpy(), 0)  # the averages did move
+
+
+def test_a_model_trained_fused_is_saved_as_keras_own_layers(tmp_path):
+    fused = models.build_model(TRAIN, (28, 28), 10, fused=True)
+    assert any(isinstance(layer, models.FusedBatchNormalization) for layer in fused.layers)
+    rng = np.random.default_rng(0)
+    for weight in fused.weights:
+        weight.assign(rng.normal(size=weight.shape).astype(np.float32) * 0.1 + 0.5)
+    saved = models.portable(fused)
+    assert not any(isinstance(layer, models.FusedBatchNormalization) for layer in saved.layers)
+    assert saved.to_json() == models.build_model(TRAIN, (28, 28), 10).to_json()
+    images = rng.random((8, 28, 28), dtype=np.float32)
+    np.testing.assert_array_equal(
+        saved.predict(images, verbose=0), fused.predict(images, verbose=0)
+    )
+    models.save_model(saved, tmp_path / "model.keras")
+    assert "Fused" not in (tmp_path / "model.keras").read_bytes().decode("latin-1")

@@ -15,7 +15,7 @@ from dvclive.keras import DVCLiveCallback
 
 from digits.augmentation import augmenter, training_batches
 from digits.errors import InputError
-from digits.models import build_model
+from digits.models import build_model, portable
 from digits.params import TrainParams
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
 ) -> keras.Model:
-    """Build, compile and fit the model; return it trained."""
+    """Build, compile and fit the model; return it trained, made of Keras' own layers."""
     images, labels = train_data
     if config.batch_size > len(labels):
         raise InputError(
@@ -101,7 +101,7 @@ def train(
         )
     use_threads(config.threads)
     seed_everything(config.seed)
-    model = build_model(config, images.shape[1:], num_classes)
+    model = build_model(config, images.shape[1:], num_classes, fused=True)
     steps = config.epochs * math.ceil(len(labels) / config.batch_size)
     model.compile(
         optimizer=OPTIMIZERS[config.optimizer](learning_rate=learning_rate(config, steps)),
@@ -132,7 +132,7 @@ def train(
         verbose=verbose,
     )
     settle_batch_norm(model, images[:BATCH_NORM_SAMPLES])
-    return model
+    return portable(model)
 
 
 # Training images whose statistics replace batch normalization's moving averages.
