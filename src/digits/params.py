@@ -84,9 +84,7 @@ class DownloadParams:
         StrictFloat,
         Field(gt=0.0, description="Timeout of each network operation (connect, read), in seconds."),
     ]
-    retries: Annotated[
-        StrictInt, Field(ge=0, le=10, description="Extra attempts per network source.")
-    ]
+    retries: Annotated[StrictInt, Field(ge=0, le=10, description="Extra tries per network source.")]
 
 
 @_section
@@ -133,9 +131,7 @@ class ConvnetParams:
     dense_units: Annotated[StrictInt, Field(ge=1, description="Units of the dense layer.")]
     batch_norm_momentum: Annotated[
         StrictFloat,
-        Field(
-            ge=0.0, lt=1.0, description="Momentum of batch norm's moving averages (Keras: 0.99)."
-        ),
+        Field(ge=0.0, lt=1.0, description="Batch norm's moving-average momentum (Keras: 0.99)."),
     ]
     dropout_rate: Annotated[
         StrictFloat,
@@ -149,9 +145,7 @@ class AugmentParams:
 
     shift: Annotated[
         StrictFloat,
-        Field(
-            ge=0.0, le=0.5, description="Largest shift, as a fraction of the side (0.1: 2.8 px)."
-        ),
+        Field(ge=0.0, le=0.5, description="Largest shift, a fraction of the side (0.1: 2.8 px)."),
     ]
     rotation: Annotated[
         StrictFloat, Field(ge=0.0, le=180.0, description="Largest rotation, in degrees.")
