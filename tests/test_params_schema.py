@@ -52,8 +52,11 @@ def test_the_schema_is_valid_and_the_repository_params_pass_it(validator):
 
 
 def test_params_yaml_points_editors_at_the_schema_and_the_readme_says_how_to_regenerate():
-    first_line = (REPO_ROOT / "params.yaml").read_text().splitlines()[0]
-    assert first_line == "# yaml-language-server: $schema=./params.schema.json"
+    first_lines = (REPO_ROOT / "params.yaml").read_text().splitlines()[:2]
+    assert first_lines == [
+        "# yaml-language-server: $schema=./params.schema.json",  # VS Code's YAML extension
+        "# $schema: ./params.schema.json",  # JetBrains IDEs
+    ]
     assert SCHEMA_COMMAND in (REPO_ROOT / "README.md").read_text()
 
 
