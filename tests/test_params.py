@@ -181,3 +181,43 @@ def test_sections_are_frozen_dataclasses_that_validate_on_replace():
         dataclasses.replace(train, epochs=0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         train.epochs = 2  # type: ignore[misc]
+
+
+EXACT = [
+    (("train", "learning_rate", 0), "train.learning_rate must be a number > 0 and <= 10, got 0.0"),
+    (
+        ("train", "learning_rate", "1e-3"),
+        "train.learning_rate must be a number > 0 and <= 10, got the string '1e-3' "
+        "(YAML reads it as text; write 0.001)",
+    ),
+    (
+        ("train", "epochs", "10"),
+        "train.epochs must be an integer >= 1, got the string '10' "
+        "(YAML reads it as text; write 10)",
+    ),
+    (
+        ("train", "augment.shift", 0.6),
+        "train.augment.shift must be a number >= 0 and <= 0.5, got 0.6",
+    ),
+    (
+        ("normalize", "max_train_samples", 5),
+        "normalize.max_train_samples must be an integer >= 20 or null, got 5",
+    ),
+    (
+        ("download", "sources", []),
+        "download.sources must be a list of at least 1 str values, got []",
+    ),
+    (
+        ("train", "convnet.conv_filters", [32, "x"]),
+        "train.convnet.conv_filters[1] must be an integer >= 1, got the string 'x'",
+    ),
+    (("download", "dataset", 3), "download.dataset must be one of mnist, got 3"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), EXACT, ids=[m.split(" must")[0] for _, m in EXACT])
+def test_the_whole_message_says_what_is_allowed_and_what_was_found(tmp_path, change, message):
+    path = write(tmp_path, changed(*change))
+    with pytest.raises(ParamsError) as caught:
+        load_params(path)
+    assert str(caught.value) == f"{path}: {message}"
