@@ -151,3 +151,73 @@ def test_a_stage_exits_non_zero_with_one_line_before_doing_work(tmp_path):
         "warmup_fraction, label_smoothing, epochs, batch_size, seed, threads"
     ]
     assert not out.exists()
+
+
+def test_a_yaml_set_is_refused_where_a_list_is_expected(tmp_path):
+    """A list is ordered; a YAML `!!set` is not, so it is refused (the params hold tuples)."""
+    path = tmp_path / "params.yaml"
+    text = (REPO_ROOT / "params.yaml").read_text()
+    path.write_text(text.replace("conv_filters: [32, 64]", "conv_filters: !!set {32, 64}"))
+    with pytest.raises(ParamsError, match=r"train\.convnet\.conv_filters must be a list of at"):
+        load_params(path)
+    assert load_params(REPO_ROOT / "params.yaml").train.convnet.conv_filters == (32, 64)
+
+
+def test_a_key_that_is_not_text_is_named_as_written(tmp_path):
+    params = changed("train", "mlp.units", 3)
+    params["train"][True] = 1
+    with pytest.raises(ParamsError, match=r"unknown key train\.True; allowed keys in train: arch"):
+        load_params(write(tmp_path, params))
+
+
+def test_sections_are_frozen_dataclasses_that_validate_on_replace():
+    """Stages and tests use `dataclasses.replace` and `asdict`; a replaced value is checked."""
+    import dataclasses
+
+    train = load_params(REPO_ROOT / "params.yaml").train
+    assert dataclasses.replace(train, epochs=2).epochs == 2
+    assert dataclasses.asdict(train)["convnet"]["conv_filters"] == (32, 64)
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        dataclasses.replace(train, epochs=0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        train.epochs = 2  # type: ignore[misc]
+
+
+EXACT = [
+    (("train", "learning_rate", 0), "train.learning_rate must be a number > 0 and <= 10, got 0.0"),
+    (
+        ("train", "learning_rate", "1e-3"),
+        "train.learning_rate must be a number > 0 and <= 10, got the string '1e-3' "
+        "(YAML reads it as text; write 0.001)",
+    ),
+    (
+        ("train", "epochs", "10"),
+        "train.epochs must be an integer >= 1, got the string '10' "
+        "(YAML reads it as text; write 10)",
+    ),
+    (
+        ("train", "augment.shift", 0.6),
+        "train.augment.shift must be a number >= 0 and <= 0.5, got 0.6",
+    ),
+    (
+        ("normalize", "max_train_samples", 5),
+        "normalize.max_train_samples must be an integer >= 20 or null, got 5",
+    ),
+    (
+        ("download", "sources", []),
+        "download.sources must be a list of at least 1 str values, got []",
+    ),
+    (
+        ("train", "convnet.conv_filters", [32, "x"]),
+        "train.convnet.conv_filters[1] must be an integer >= 1, got the string 'x'",
+    ),
+    (("download", "dataset", 3), "download.dataset must be one of mnist, got 3"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), EXACT, ids=[m.split(" must")[0] for _, m in EXACT])
+def test_the_whole_message_says_what_is_allowed_and_what_was_found(tmp_path, change, message):
+    path = write(tmp_path, changed(*change))
+    with pytest.raises(ParamsError) as caught:
+        load_params(path)
+    assert str(caught.value) == f"{path}: {message}"

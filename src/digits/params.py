@@ -1,113 +1,230 @@
 """The one typed schema of `params.yaml`, checked before any stage does work.
 
-Every section is a frozen dataclass. Each field's metadata says what is allowed
-(`choices`, or bounds `gt`/`ge`/`lt`/`le`); `load_params` rejects unknown keys,
-missing keys, wrong types and out-of-range values with a one-line `ParamsError`
-that names the key, so a typo passed with `dvc exp run -S` fails before training.
+Every section is a frozen pydantic dataclass: unknown keys are refused, types are
+strict (text is never read as a number, a bool never as an integer; an integer
+is fine where a number is expected), and each field declares its bounds or
+choices and a description. `load_params` turns the first problem into a
+one-line `ParamsError` that names the key and says what is allowed, so a typo
+passed with `dvc exp run -S` fails before training. That line is worded from
+the models' JSON Schema, the one editors check `params.yaml` against as you
+type; after changing a model, regenerate `params.schema.json`:
+
+    python -m digits.params --schema params.schema.json
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import types
-import typing
-from dataclasses import dataclass, field
+import argparse
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import yaml
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic.dataclasses import dataclass
 
 from digits.datasets import DATASETS as KNOWN_DATASETS
 from digits.errors import InputError
+from digits.schema_messages import first_problem
 
-ARCHITECTURES = ("convnet", "mlp")
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-LR_SCHEDULES = ("constant", "cosine")
+Architecture = Literal["convnet", "mlp"]
+Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
+LrSchedule = Literal["constant", "cosine"]
+ARCHITECTURES = get_args(Architecture)
+OPTIMIZERS = get_args(Optimizer)
+LR_SCHEDULES = get_args(LrSchedule)
 DATASETS = tuple(KNOWN_DATASETS)
+SCHEMA_COMMAND = "python -m digits.params --schema params.schema.json"
+
+# A section: a frozen dataclass (so `dataclasses.replace` and `asdict` work) that refuses
+# unknown keys. Strictness is on each field (StrictInt...): a strict dataclass would
+# refuse the mappings that YAML gives.
+_section = dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 
 
 class ParamsError(InputError):
     """params.yaml is missing, unreadable or does not match the schema."""
 
 
-def _spec(**rules: Any) -> Any:
-    return field(metadata=rules)
+def _as_tuple(value: Any) -> Any:
+    """YAML gives a list and the frozen params hold a tuple; anything else (a set) is refused."""
+    return tuple(value) if isinstance(value, list) else value
 
 
-@dataclass(frozen=True)
+_Item = TypeVar("_Item")
+# A list of at least one item in YAML, held as a tuple. The bounds come before the
+# conversion: after it, pydantic would write them into the JSON Schema as `minLength`.
+_ListOf = Annotated[tuple[_Item, ...], Field(strict=True, min_length=1), BeforeValidator(_as_tuple)]
+
+
+@_section
 class DownloadParams:
-    dataset: str = _spec(choices=DATASETS)
-    sources: tuple[str, ...] = _spec(min_items=1)
-    timeout_seconds: float = _spec(gt=0)
-    retries: int = _spec(ge=0, le=10)
+    """Stage download: where the dataset's files come from."""
+
+    dataset: Annotated[
+        Literal[DATASETS],
+        Field(description="The dataset to download; its files' sizes and sha256 are built in."),
+    ]
+    sources: Annotated[
+        _ListOf[StrictStr],
+        Field(
+            description="Tried in order, a folder of this repository or a mirror's URL; "
+            "the first that yields every file with the right size and sha256 wins."
+        ),
+    ]
+    timeout_seconds: Annotated[
+        StrictFloat,
+        Field(gt=0.0, description="Timeout of each network operation (connect, read), in seconds."),
+    ]
+    retries: Annotated[StrictInt, Field(ge=0, le=10, description="Extra tries per network source.")]
 
 
-@dataclass(frozen=True)
+@_section
 class NormalizeParams:
-    validation_fraction: float = _spec(gt=0, lt=1)
-    seed: int = _spec(ge=0)
-    max_train_samples: int | None = _spec(ge=20)
-    max_test_samples: int | None = _spec(ge=1)
+    """Stage normalize: the validation split, and slices of the data for quick runs."""
+
+    validation_fraction: Annotated[
+        StrictFloat,
+        Field(gt=0.0, lt=1.0, description="Share of each digit's training images for validation."),
+    ]
+    seed: Annotated[StrictInt, Field(ge=0, description="Seed of the random validation split.")]
+    max_train_samples: Annotated[
+        StrictInt | None,
+        Field(ge=20, description="Use only the first N training images; null: all 60,000."),
+    ]
+    max_test_samples: Annotated[
+        StrictInt | None,
+        Field(ge=1, description="Use only the first N test images; null: all 10,000."),
+    ]
 
 
-@dataclass(frozen=True)
+@_section
 class MlpParams:
-    hidden_units: int = _spec(ge=1)
-    dropout_rate: float = _spec(ge=0, lt=1)
+    """The tutorial's network: Dense(hidden_units, relu), Dropout, Dense(10)."""
+
+    hidden_units: Annotated[StrictInt, Field(ge=1, description="Units of the hidden layer.")]
+    dropout_rate: Annotated[
+        StrictFloat,
+        Field(ge=0.0, lt=1.0, description="Fraction of the hidden units dropped at each step."),
+    ]
 
 
-@dataclass(frozen=True)
+@_section
 class ConvnetParams:
-    conv_filters: tuple[int, ...] = _spec(min_items=1, ge=1)
-    kernel_size: int = _spec(ge=1, le=7)
-    dense_units: int = _spec(ge=1)
-    batch_norm_momentum: float = _spec(ge=0, lt=1)
-    dropout_rate: float = _spec(ge=0, lt=1)
+    """Per filter count: conv, 2x2 max-pool, batch norm, relu; then dense, dropout, Dense(10)."""
+
+    conv_filters: Annotated[
+        _ListOf[Annotated[StrictInt, Field(ge=1)]],
+        Field(description="Filters of each convolution block, in order: one block per entry."),
+    ]
+    kernel_size: Annotated[
+        StrictInt, Field(ge=1, le=7, description="Side of the square kernels, in pixels.")
+    ]
+    dense_units: Annotated[StrictInt, Field(ge=1, description="Units of the dense layer.")]
+    batch_norm_momentum: Annotated[
+        StrictFloat,
+        Field(ge=0.0, lt=1.0, description="Batch norm's moving-average momentum (Keras: 0.99)."),
+    ]
+    dropout_rate: Annotated[
+        StrictFloat,
+        Field(ge=0.0, lt=1.0, description="Fraction of the dense units dropped at each step."),
+    ]
 
 
-@dataclass(frozen=True)
+@_section
 class AugmentParams:
-    shift: float = _spec(ge=0, le=0.5)  # largest shift, as a fraction of the image's side
-    rotation: float = _spec(ge=0, le=180)  # largest rotation, in degrees
-    zoom: float = _spec(ge=0, lt=1)  # largest zoom in or out, as a fraction
+    """Random changes to each training batch, never to validation or test; 0 turns one off."""
+
+    shift: Annotated[
+        StrictFloat,
+        Field(ge=0.0, le=0.5, description="Largest shift, a fraction of the side (0.1: 2.8 px)."),
+    ]
+    rotation: Annotated[
+        StrictFloat, Field(ge=0.0, le=180.0, description="Largest rotation, in degrees.")
+    ]
+    zoom: Annotated[
+        StrictFloat,
+        Field(ge=0.0, lt=1.0, description="Largest zoom in or out, as a fraction (0.1: 90-110%)."),
+    ]
 
 
-@dataclass(frozen=True)
+@_section
 class TrainParams:
-    architecture: str = _spec(choices=ARCHITECTURES)
+    """Stage train: the network, the optimizer and the schedule."""
+
+    architecture: Annotated[
+        Architecture, Field(description="The network to train; each has its own section.")
+    ]
     mlp: MlpParams
     convnet: ConvnetParams
     augment: AugmentParams
-    optimizer: str = _spec(choices=OPTIMIZERS)
-    learning_rate: float = _spec(gt=0, le=10)
-    lr_schedule: str = _spec(choices=LR_SCHEDULES)
-    warmup_fraction: float = _spec(ge=0, lt=1)
-    label_smoothing: float = _spec(ge=0, lt=1)
-    epochs: int = _spec(ge=1)
-    batch_size: int = _spec(ge=1)
-    seed: int = _spec(ge=0)
-    threads: int = _spec(ge=0, le=1024)
+    optimizer: Annotated[Optimizer, Field(description="The Keras optimizer.")]
+    learning_rate: Annotated[StrictFloat, Field(gt=0.0, le=10.0, description="Peak learning rate.")]
+    lr_schedule: Annotated[
+        LrSchedule,
+        Field(description="constant, or cosine: a linear warm-up, then cosine decay to 0."),
+    ]
+    warmup_fraction: Annotated[
+        StrictFloat,
+        Field(ge=0.0, lt=1.0, description="cosine: the share of the steps spent warming up."),
+    ]
+    label_smoothing: Annotated[
+        StrictFloat,
+        Field(ge=0.0, lt=1.0, description="s: the targets are (1 - s) * one-hot + s / 10."),
+    ]
+    epochs: Annotated[StrictInt, Field(ge=1, description="Passes over the training set.")]
+    batch_size: Annotated[StrictInt, Field(ge=1, description="Images per training step.")]
+    seed: Annotated[
+        StrictInt,
+        Field(ge=0, description="Seed of the initial weights, shuffling, dropout, augmentation."),
+    ]
+    threads: Annotated[
+        StrictInt,
+        Field(ge=0, le=1024, description="TensorFlow's threads, 0: one per core (changes bytes)."),
+    ]
 
 
-@dataclass(frozen=True)
+@_section
 class EvaluateParams:
-    batch_size: int = _spec(ge=1)
+    """Stage evaluate: scoring the model on the test set."""
+
+    batch_size: Annotated[StrictInt, Field(ge=1, description="Test images per prediction batch.")]
 
 
-@dataclass(frozen=True)
+@_section
 class ReportParams:
-    misclassified_examples: int = _spec(ge=0, le=400)
-    dpi: int = _spec(ge=30, le=600)
+    """Stage report: the Markdown report and its figures."""
+
+    misclassified_examples: Annotated[
+        StrictInt,
+        Field(ge=0, le=400, description="How many misclassified test images the report shows."),
+    ]
+    dpi: Annotated[
+        StrictInt,
+        Field(ge=30, le=600, description="Resolution of the figures, in dots per inch."),
+    ]
 
 
-@dataclass(frozen=True)
+@_section
 class Params:
+    """params.yaml: every hyperparameter of the pipeline, a section per stage."""
+
     download: DownloadParams
     normalize: NormalizeParams
     train: TrainParams
     evaluate: EvaluateParams
     report: ReportParams
+
+
+_ADAPTER = TypeAdapter(Params)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -122,100 +239,29 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or "invalid YAML"
         raise ParamsError(f"{path}: YAML syntax error{where}: {problem}") from None
-    return _build(Params, raw, prefix="", source=path)
-
-
-def _build(cls: type, raw: Any, prefix: str, source: Path) -> Any:
-    where = prefix.rstrip(".") or "top level"
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{source}: {where} must be a mapping of keys, got {_show(raw)}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields), key=str)
-    if unknown:
-        raise ParamsError(
-            f"{source}: unknown key {prefix}{unknown[0]}; allowed keys in {where}: "
-            f"{', '.join(fields)}"
-        )
-    missing = [name for name in fields if name not in raw]
-    if missing:
-        raise ParamsError(f"{source}: missing key {prefix}{missing[0]}")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for name, spec in fields.items():
-        key = f"{prefix}{name}"
-        kind = hints[name]
-        if dataclasses.is_dataclass(kind):
-            values[name] = _build(kind, raw[name], f"{key}.", source)
-        else:
-            values[name] = _check(key, kind, raw[name], dict(spec.metadata), source)
-    return cls(**values)
-
-
-def _check(key: str, kind: Any, value: Any, rules: dict, source: Path) -> Any:
-    def fail(expected: str, hint: str = "") -> typing.NoReturn:
-        raise ParamsError(f"{source}: {key} must be {expected}, got {_show(value)}{hint}")
-
-    args = typing.get_args(kind)
-    if isinstance(kind, types.UnionType):  # `T | None`
-        if value is None:
-            return None
-        kind = next(arg for arg in args if arg is not type(None))
-        rules = {**rules, "nullable": True}
-    if typing.get_origin(kind) is tuple:
-        if not isinstance(value, list) or len(value) < rules.get("min_items", 0):
-            fail(f"a list of at least {rules.get('min_items', 0)} {args[0].__name__} values")
-        item_rules = {k: v for k, v in rules.items() if k != "min_items"}
-        return tuple(
-            _check(f"{key}[{i}]", args[0], item, item_rules, source) for i, item in enumerate(value)
-        )
-    described = _describe(kind, rules)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if kind is str and not isinstance(value, str):
-        fail(described)
-    if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, kind)):
-        fail(described, _number_as_text_hint(value))
-    if "choices" in rules and value not in rules["choices"]:
-        fail(described)
-    for bound, holds in _BOUNDS.items():
-        if bound in rules and not holds(value, rules[bound]):
-            fail(described)
-    return value
-
-
-_BOUNDS = {
-    "gt": lambda value, limit: value > limit,
-    "ge": lambda value, limit: value >= limit,
-    "lt": lambda value, limit: value < limit,
-    "le": lambda value, limit: value <= limit,
-}
-_SYMBOLS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-
-
-def _describe(kind: type, rules: dict) -> str:
-    if "choices" in rules:
-        text = "one of " + ", ".join(rules["choices"])
-    else:
-        text = {int: "an integer", float: "a number", str: "a string"}[kind]
-        bounds = [f"{_SYMBOLS[b]} {rules[b]}" for b in _SYMBOLS if b in rules]
-        if bounds:
-            text += " " + " and ".join(bounds)
-    return text + (" or null" if rules.get("nullable") else "")
-
-
-def _number_as_text_hint(value: Any) -> str:
-    """YAML reads `1e-3` (no dot) and quoted numbers as strings: say how to write the number."""
     try:
-        number = float(value) if isinstance(value, str) else math.nan
-    except ValueError:
-        return ""
-    if not math.isfinite(number):
-        return ""
-    written = int(number) if number.is_integer() else number
-    return f" (YAML reads it as text; write {written!r})"
+        return _ADAPTER.validate_python(raw)
+    except ValidationError as error:
+        raise ParamsError(f"{path}: {first_problem(error.errors(), json_schema())}") from None
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    return "null" if value is None else repr(value)
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of params.yaml: valid as draft 2020-12 and as draft-07 alike."""
+    comment = f"Generated from the models in src/digits/params.py by: {SCHEMA_COMMAND}"
+    return {"$comment": comment, **_ADAPTER.json_schema()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m digits.params --schema PATH`: write the JSON Schema of params.yaml."""
+    cli = argparse.ArgumentParser(
+        prog="python -m digits.params", description="Write the JSON Schema of params.yaml."
+    )
+    cli.add_argument("--schema", type=Path, required=True, help="the file (params.schema.json)")
+    args = cli.parse_args(argv)
+    from digits import storage  # here: it loads NumPy, which checking params.yaml does not need
+
+    storage.write_json(args.schema, json_schema())
+
+
+if __name__ == "__main__":
+    main()
