@@ -43,7 +43,19 @@ def test_quick_benchmark_reports_every_section(tmp_path):
     assert compared["runs"] == 5 and compared["test_digits"] == 1000
     assert compared["median_wall_s"] > 0 and compared["phases_s"]["read_runs_from_dvc"] > 0
     assert 0 < compared["html_parts_bytes"]["svg_charts"] < compared["html_bytes"]
-    assert figures["machine"]["vector_extensions"]
+    assert figures["machine"]["vector_extensions"] and figures["machine"]["isa"] == "native"
+    epoch = figures["epoch_profile"]
+    assert {"convolutions", "max-pooling", "batch normalization"} <= set(epoch["layers_alone_s"])
+    assert sum(epoch["layers_share_of_steps"].values()) == pytest.approx(1, abs=0.01)
+    assert epoch["train_steps_s"] > 0 and epoch["validation_pass_s"] > 0
+    assert set(figures["targets"]) == {
+        "cold_repro_over_reference",
+        "reference_reached_target",
+        "time_to_target_speedup",
+        "throughput_share_of_matmul",
+        "noop_over_floor",
+    }
+    assert "share of matmul" in result.stdout and "batch normalization" in result.stdout
     assert "cold dvc repro, total" in result.stdout
     assert "sweep of 1, jobs2 threads1" in result.stdout
     assert "digits-compare, 5 runs" in result.stdout

@@ -1,0 +1,116 @@
+"""Where one epoch of the default recipe's training goes, for the benchmark.
+
+Each layer of the model as trained (`build_model(..., fused=True)`) is timed alone,
+forward and backward (gradients for its weights and, past the first layer, its input),
+on a batch of its real input shape; then the whole compiled train step on a fixed
+batch, `fit` for one epoch on the NumPy arrays (the input pipeline: shuffling and
+slicing), and the validation pass `fit` makes after each epoch. Medians of several
+timings; seconds per epoch are per step times the epoch's steps. Timed alone, each layer
+also pays a call of its own, so the layers add up to more than the real step: read
+them as shares of the step.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from digits import training
+from digits.models import build_model
+from digits.params import load_params
+
+KINDS = {
+    keras.layers.Conv2D: "convolutions",
+    keras.layers.MaxPooling2D: "max-pooling",
+    keras.layers.BatchNormalization: "batch normalization",
+    keras.layers.ReLU: "ReLU",
+    keras.layers.Dense: "dense layers",
+}
+
+
+def median_seconds(work: Callable[[], object], repeats: int) -> float:
+    work()  # traced and warm
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def layer_seconds(layer: keras.layers.Layer, batch_size: int, first: bool, repeats: int) -> float:
+    """One forward and backward pass of `layer` alone on a batch of its input's shape."""
+    inputs = tf.random.stateless_uniform((batch_size, *layer.input.shape[1:]), seed=(0, 0))
+
+    @tf.function
+    def step(inputs: tf.Tensor) -> list[tf.Tensor]:
+        with tf.GradientTape() as tape:
+            if not first:
+                tape.watch(inputs)
+            outputs = layer(inputs, training=True)
+        sources = ([] if first else [inputs]) + list(layer.trainable_variables)
+        return tape.gradient(outputs, sources, output_gradients=tf.ones_like(outputs))
+
+    return median_seconds(lambda: [g.numpy() for g in step(inputs) if g is not None], repeats)
+
+
+def profile(params: Path, data: Path, repeats: int = 15) -> dict:
+    """Seconds per epoch of the default recipe, by layer kind and by phase."""
+    config = load_params(params).train
+    train = np.load(data / "train.npz")
+    validation = np.load(data / "validation.npz")
+    images, labels = train["images"], keras.utils.to_categorical(train["labels"], 10)
+    steps = math.ceil(len(images) / config.batch_size)
+    training.seed_everything(config.seed)
+    model = build_model(config, images.shape[1:], 10, fused=True)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+    by_kind: dict[str, float] = {}
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    for index, layer in enumerate(layers):
+        kind = next((name for cls, name in KINDS.items() if isinstance(layer, cls)), "other")
+        seconds = layer_seconds(layer, config.batch_size, index == 0, repeats) * steps
+        by_kind[kind] = by_kind.get(kind, 0.0) + seconds
+
+    batch = (tf.constant(images[: config.batch_size]), tf.constant(labels[: config.batch_size]))
+    model.make_train_function()
+    step = median_seconds(lambda: model.train_function(iter([batch])), repeats * 5)
+    epoch = median_seconds(
+        lambda: model.fit(
+            images, labels, batch_size=config.batch_size, epochs=1, shuffle=True, verbose=0
+        ),
+        2,
+    )
+    validate = median_seconds(
+        lambda: model.evaluate(
+            validation["images"],
+            keras.utils.to_categorical(validation["labels"], 10),
+            batch_size=config.batch_size,
+            verbose=0,
+        ),
+        3,
+    )
+    layer_total = sum(by_kind.values())
+    return {
+        "batch_size": config.batch_size,
+        "steps_per_epoch": steps,
+        "train_steps_s": round(step * steps, 2),
+        "layers_share_of_steps": {
+            kind: round(seconds / layer_total, 3) for kind, seconds in by_kind.items()
+        },
+        "layers_alone_s": {kind: round(seconds, 2) for kind, seconds in by_kind.items()},
+        # fit beyond its steps: shuffling and slicing the NumPy arrays into batches.
+        "input_pipeline_s": round(epoch - step * steps, 2),
+        "validation_pass_s": round(validate, 2),
+        "fit_epoch_s": round(epoch, 2),
+    }
