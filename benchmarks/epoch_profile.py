@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from digits import training
 from digits.models import build_model
-from digits.params import load_params
+from digits.params import TrainParams, load_params
 
 KINDS = {
     keras.layers.Conv2D: "convolutions",
@@ -43,6 +43,41 @@ def median_seconds(work: Callable[[], object], repeats: int) -> float:
         work()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+class EpochClock(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds = [*getattr(self, "seconds", []), time.perf_counter() - self.started]
+
+
+def compiled(model: keras.Model, config: TrainParams) -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def step_seconds(
+    models: list[keras.Model], batch: tuple[tf.Tensor, tf.Tensor], rounds: int = 9, steps: int = 15
+) -> list[float]:
+    """Seconds of one compiled train step on a fixed batch (no input pipeline), per model:
+    medians over rounds that alternate between the models, so that load slows each alike."""
+    for model in models:
+        model.make_train_function()
+        model.train_function(iter([batch]))  # traced and warm
+    times: list[list[float]] = [[] for _ in models]
+    for _ in range(rounds):
+        for model, record in zip(models, times, strict=True):
+            started = time.perf_counter()
+            for _ in range(steps):
+                model.train_function(iter([batch]))
+            record.append((time.perf_counter() - started) / steps)
+    return [statistics.median(record) for record in times]
 
 
 def layer_seconds(layer: keras.layers.Layer, batch_size: int, first: bool, repeats: int) -> float:
@@ -69,11 +104,9 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
     images, labels = train["images"], keras.utils.to_categorical(train["labels"], 10)
     steps = math.ceil(len(images) / config.batch_size)
     training.seed_everything(config.seed)
-    model = build_model(config, images.shape[1:], 10, fused=True)
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=["accuracy"],
+    model, keras_norm = (
+        compiled(build_model(config, images.shape[1:], 10, fused=fused), config)
+        for fused in (True, False)
     )
     by_kind: dict[str, float] = {}
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
@@ -83,14 +116,18 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
         by_kind[kind] = by_kind.get(kind, 0.0) + seconds
 
     batch = (tf.constant(images[: config.batch_size]), tf.constant(labels[: config.batch_size]))
-    model.make_train_function()
-    step = median_seconds(lambda: model.train_function(iter([batch])), repeats * 5)
-    epoch = median_seconds(
-        lambda: model.fit(
-            images, labels, batch_size=config.batch_size, epochs=1, shuffle=True, verbose=0
-        ),
-        2,
+    step, keras_step = step_seconds([model, keras_norm], batch)
+    clock = EpochClock()  # the second epoch of a fit: the first also converts the arrays
+    model.fit(
+        images,
+        labels,
+        batch_size=config.batch_size,
+        epochs=2,
+        shuffle=True,
+        verbose=0,
+        callbacks=[clock],
     )
+    epoch = clock.seconds[-1]
     validate = median_seconds(
         lambda: model.evaluate(
             validation["images"],
@@ -105,6 +142,8 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
         "batch_size": config.batch_size,
         "steps_per_epoch": steps,
         "train_steps_s": round(step * steps, 2),
+        # The same steps with Keras' own BatchNormalization instead of the fused kernel.
+        "train_steps_keras_batch_norm_s": round(keras_step * steps, 2),
         "layers_share_of_steps": {
             kind: round(seconds / layer_total, 3) for kind, seconds in by_kind.items()
         },
