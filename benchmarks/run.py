@@ -341,6 +341,7 @@ def table(results: dict) -> str:
         ("one epoch (fit)", f"{epoch['fit_epoch_s']} s"),
         ("  validation pass", f"{epoch['validation_pass_s']} s"),
         ("  train steps", f"{epoch['train_steps_s']} s"),
+        ("  same, Keras' batch norm", f"{epoch['train_steps_keras_batch_norm_s']} s"),
     ]
     rows += [
         (f"    {kind}", f"{share:.0%}") for kind, share in epoch["layers_share_of_steps"].items()
