@@ -1,6 +1,6 @@
 """Where one epoch of the default recipe's training goes, for the benchmark.
 
-Each layer of the model as trained (`build_model(..., fused=True)`) is timed alone,
+Each layer of the model as trained (`build_model(..., for_training=True)`) is timed alone,
 forward and backward (gradients for its weights and, past the first layer, its input),
 on a batch of its real input shape; then the whole compiled train step on a fixed
 batch, `fit` for one epoch on the NumPy arrays (the input pipeline: shuffling and
@@ -105,7 +105,7 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
     steps = math.ceil(len(images) / config.batch_size)
     training.seed_everything(config.seed)
     model, keras_norm = (
-        compiled(build_model(config, images.shape[1:], 10, fused=fused), config)
+        compiled(build_model(config, images.shape[1:], 10, for_training=fused), config)
         for fused in (True, False)
     )
     by_kind: dict[str, float] = {}

@@ -99,7 +99,7 @@ def test_the_fused_batch_norm_computes_what_keras_own_does(shape):
 
 
 def test_a_model_trained_fused_is_saved_as_keras_own_layers(tmp_path):
-    fused = models.build_model(TRAIN, (28, 28), 10, fused=True)
+    fused = models.build_model(TRAIN, (28, 28), 10, for_training=True)
     assert any(isinstance(layer, models.FusedBatchNormalization) for layer in fused.layers)
     rng = np.random.default_rng(0)
     for weight in fused.weights:
@@ -113,3 +113,13 @@ def test_a_model_trained_fused_is_saved_as_keras_own_layers(tmp_path):
     )
     models.save_model(saved, tmp_path / "model.keras")
     assert "Fused" not in (tmp_path / "model.keras").read_bytes().decode("latin-1")
+
+
+def test_a_model_built_for_bfloat16_training_computes_in_it_and_is_saved_in_float32():
+    config = dataclasses.replace(TRAIN, precision="mixed_bfloat16")
+    trained = models.build_model(config, (28, 28), 10, for_training=True)
+    policies = {layer.name: layer.dtype_policy.name for layer in trained.layers}
+    assert policies["conv_1"] == policies["dense_norm"] == "mixed_bfloat16"
+    assert policies["probabilities"] == "float32"  # the softmax stays in float32
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored
+    assert models.portable(trained).to_json() == models.build_model(TRAIN, (28, 28), 10).to_json()

@@ -148,7 +148,7 @@ def test_a_stage_exits_non_zero_with_one_line_before_doing_work(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"error: {params}: unknown key train.learnig_rate; allowed keys in train: "
         "architecture, mlp, convnet, augment, optimizer, learning_rate, lr_schedule, "
-        "warmup_fraction, label_smoothing, epochs, batch_size, seed, threads"
+        "warmup_fraction, label_smoothing, epochs, batch_size, seed, threads, precision"
     ]
     assert not out.exists()
 

@@ -73,8 +73,11 @@ def test_threads_set_tensorflows_pools_before_it_starts():
     )
 
 
-@pytest.mark.parametrize("batch_size", [64, 256])
-def test_a_short_run_on_a_slice_does_not_collapse_into_one_class(batch_size):
+@pytest.mark.parametrize(
+    ("batch_size", "precision"),
+    [(64, "float32"), (256, "float32"), (256, "mixed_bfloat16")],
+)
+def test_a_short_run_on_a_slice_does_not_collapse_into_one_class(batch_size, precision):
     """The real recipe, shrunk: 1,800 training digits, one epoch (7 steps at batch 256).
     Batch normalization's moving averages then still trail the weights; before they were
     settled (training.settle_batch_norm), every test digit landed in one class (13%)."""
@@ -83,7 +86,7 @@ def test_a_short_run_on_a_slice_does_not_collapse_into_one_class(batch_size):
 
     images, labels = bundled_mnist("train", 2000)
     test_images, test_labels = bundled_mnist("test", 500)
-    config = dataclasses.replace(TRAIN, epochs=1, batch_size=batch_size)
+    config = dataclasses.replace(TRAIN, epochs=1, batch_size=batch_size, precision=precision)
     model = training.train(
         config,
         (scale(images[:1800]), labels[:1800]),
@@ -138,3 +141,16 @@ def test_training_with_augmentation_is_reproducible_and_differs_from_without():
     ]
     assert all(np.array_equal(a, b) for a, b in zip(weights[0], weights[1], strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(weights[0], weights[2], strict=True))
+
+
+def test_bfloat16_training_is_reproducible_and_saves_a_float32_model():
+    convnet = dataclasses.replace(TINY, architecture="convnet", precision="mixed_bfloat16")
+    models = [
+        training.train(config, data(64), data(20, seed=1), 10, verbose=0)
+        for config in (convnet, convnet, dataclasses.replace(convnet, precision="float32"))
+    ]
+    weights = [model.get_weights() for model in models]
+    assert all(np.array_equal(a, b) for a, b in zip(weights[0], weights[1], strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(weights[0], weights[2], strict=True))
+    assert {layer.dtype_policy.name for layer in models[0].layers} == {"float32"}
+    assert all(weight.dtype == np.float32 for weight in weights[0])

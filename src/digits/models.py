@@ -23,11 +23,31 @@ layers = keras.layers
 
 
 def build_model(
-    config: TrainParams, image_shape: tuple[int, int], num_classes: int, *, fused: bool = False
+    config: TrainParams,
+    image_shape: tuple[int, int],
+    num_classes: int,
+    *,
+    for_training: bool = False,
 ) -> keras.Model:
-    """The network `config` names. `fused=True` normalizes with `FusedBatchNormalization`,
-    for training; `portable` turns such a model back into Keras' own layers."""
-    normalization = FusedBatchNormalization if fused else layers.BatchNormalization
+    """The network `config` names, in float32. `for_training=True` builds it as it trains:
+    batch normalization by `FusedBatchNormalization`, in `config.precision`'s maths;
+    `portable` turns that into the plain float32 model that is saved."""
+    if not for_training:
+        return _network(config, image_shape, num_classes, layers.BatchNormalization)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.precision)  # taken by each layer built
+    try:
+        return _network(config, image_shape, num_classes, FusedBatchNormalization)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _network(
+    config: TrainParams,
+    image_shape: tuple[int, int],
+    num_classes: int,
+    normalization: type[keras.layers.BatchNormalization],
+) -> keras.Model:
     inputs = keras.Input(shape=image_shape, name="image")
     if config.architecture == "mlp":
         x = layers.Flatten()(inputs)
@@ -52,7 +72,10 @@ def build_model(
         x = normalization(momentum=momentum, name="dense_norm")(x)
         x = layers.ReLU(name="dense_relu")(x)
         x = layers.Dropout(config.convnet.dropout_rate, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    # The softmax in float32 whatever the precision, as Keras' mixed-precision guide advises.
+    outputs = layers.Dense(
+        num_classes, activation="softmax", name="probabilities", dtype="float32"
+    )(x)
     return keras.Model(inputs, outputs, name=config.architecture)
 
 
@@ -103,16 +126,14 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
 
 def portable(model: keras.Model) -> keras.Model:
-    """`model` with Keras' own BatchNormalization in place of `FusedBatchNormalization`:
-    the same weights and outputs, and a file any Keras loads without this package."""
-    if not any(isinstance(layer, FusedBatchNormalization) for layer in model.layers):
-        return model
+    """`model` as it is saved: Keras' own BatchNormalization in place of the fused one and
+    float32 maths throughout; the same weights, and a file any Keras loads without us."""
 
     def plain(layer: keras.layers.Layer) -> keras.layers.Layer:
         kind = (
             layers.BatchNormalization if isinstance(layer, FusedBatchNormalization) else type(layer)
         )
-        return kind.from_config(layer.get_config())
+        return kind.from_config({**layer.get_config(), "dtype": "float32"})
 
     clone = keras.models.clone_model(model, clone_function=plain)
     clone.set_weights(model.get_weights())

@@ -101,7 +101,7 @@ def train(
         )
     use_threads(config.threads)
     seed_everything(config.seed)
-    model = build_model(config, images.shape[1:], num_classes, fused=True)
+    model = build_model(config, images.shape[1:], num_classes, for_training=True)
     steps = config.epochs * math.ceil(len(labels) / config.batch_size)
     model.compile(
         optimizer=OPTIMIZERS[config.optimizer](learning_rate=learning_rate(config, steps)),
