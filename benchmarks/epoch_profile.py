@@ -19,12 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from digits import training
 from digits.models import build_model
-from digits.params import TrainParams, load_params
+from digits.params import load_params
+from recipes import load
 
 KINDS = {
     keras.layers.Conv2D: "convolutions",
@@ -51,15 +51,6 @@ class EpochClock(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.seconds = [*getattr(self, "seconds", []), time.perf_counter() - self.started]
-
-
-def compiled(model: keras.Model, config: TrainParams) -> keras.Model:
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=["accuracy"],
-    )
-    return model
 
 
 def step_seconds(
@@ -99,18 +90,22 @@ def layer_seconds(layer: keras.layers.Layer, batch_size: int, first: bool, repea
 def profile(params: Path, data: Path, repeats: int = 15) -> dict:
     """Seconds per epoch of the default recipe, by layer kind and by phase."""
     config = load_params(params).train
-    train = np.load(data / "train.npz")
-    validation = np.load(data / "validation.npz")
-    images, labels = train["images"], keras.utils.to_categorical(train["labels"], 10)
+    images, labels = load(data, "train")
+    labels = keras.utils.to_categorical(labels, 10)
+    validation = load(data, "validation")
     steps = math.ceil(len(images) / config.batch_size)
     training.seed_everything(config.seed)
-    model = compiled(build_model(config, images.shape[1:], 10, for_training=True), config)
+    shape, total_steps = images.shape[1:], steps * config.epochs
+    model = build_model(config, shape, 10, for_training=True)
     # The same network with Keras' own batch normalization, in the same precision.
+    previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(config.precision)
     try:
-        keras_norm = compiled(build_model(config, images.shape[1:], 10), config)
+        keras_norm = build_model(config, shape, 10)
     finally:
-        keras.mixed_precision.set_global_policy("float32")
+        keras.mixed_precision.set_global_policy(previous)
+    for each in (model, keras_norm):
+        training.compile_model(each, config, total_steps)
     by_kind: dict[str, float] = {}
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     for index, layer in enumerate(layers):
@@ -133,8 +128,8 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
     epoch = clock.seconds[-1]
     validate = median_seconds(
         lambda: model.evaluate(
-            validation["images"],
-            keras.utils.to_categorical(validation["labels"], 10),
+            validation[0],
+            keras.utils.to_categorical(validation[1], 10),
             batch_size=config.batch_size,
             verbose=0,
         ),

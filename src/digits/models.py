@@ -84,8 +84,8 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
     Keras 3 normalizes with separate ops (the moments, then the arithmetic), each a pass
     over the activations forward and back; TensorFlow's FusedBatchNormV3 makes one (oneDNN
-    on a CPU, cuDNN on a GPU). Same maths and moving averages, about 15% less time per
-    training step of the default convnet (benchmarks/profile.py). Inference is Keras' own
+    on a CPU, cuDNN on a GPU). Same maths and moving averages; train steps of the default
+    convnet 1.1-1.2x as fast (benchmarks/epoch_profile.py). Inference is Keras' own
     code; for training only: `portable` swaps Keras' layer back in before a model is saved.
     """
 

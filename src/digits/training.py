@@ -75,6 +75,17 @@ def learning_rate(
     )
 
 
+def compile_model(model: keras.Model, config: TrainParams, steps: int) -> keras.Model:
+    """Compile `model` with `config`'s optimizer and schedule over `steps` training steps,
+    cross-entropy with its label smoothing, and accuracy."""
+    model.compile(
+        optimizer=OPTIMIZERS[config.optimizer](learning_rate=learning_rate(config, steps)),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+    return model
+
+
 def live_logger(live_dir: str | Path) -> DVCLiveCallback:
     """A callback logging each epoch's metrics with dvclive into `live_dir`.
 
@@ -103,11 +114,7 @@ def train(
     seed_everything(config.seed)
     model = build_model(config, images.shape[1:], num_classes, for_training=True)
     steps = config.epochs * math.ceil(len(labels) / config.batch_size)
-    model.compile(
-        optimizer=OPTIMIZERS[config.optimizer](learning_rate=learning_rate(config, steps)),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=["accuracy"],
-    )
+    compile_model(model, config, steps)
     logger.info(
         "training %s (%d parameters) on %d samples for %d epochs",
         model.name,
