@@ -30,6 +30,27 @@ SMALL = {
 }
 
 
+# The slowest modules, slowest first (CI's --durations): pytest-xdist (`-n`, `--dist
+# loadfile` in pyproject.toml) hands each worker whole modules in this order, so that the
+# long ones start at once and the short ones fill in around them.
+SLOWEST_FIRST = (
+    "test_tune.py",
+    "test_tune_team.py",
+    "test_compare.py",
+    "test_benchmark.py",
+    "test_remote.py",
+    "test_pipeline.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: the tests of a module keep their order
+
+
 def environment() -> dict[str, str]:
     """The environment for subprocesses: this interpreter's bin/ first, so `python` is ours."""
     env = dict(os.environ, DVC_NO_ANALYTICS="1")  # DVC's analytics would try the network

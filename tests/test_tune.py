@@ -206,14 +206,16 @@ def test_kill_one_experiment_and_stop_the_workers_then_run_what_is_left(project)
     )
     time.sleep(15)  # a worker still shutting down may yet take an experiment (README)
     status = wait_for(project, lambda s: settled(project, s), 120, "the queue to settle")
-    # DVC 3.67: the experiment a stopping worker had already taken from the queue either
-    # runs to the end or is stranded, Running with no process (README, Tune); the rest wait.
+    # DVC 3.67: what a stopping worker had already taken from the queue runs to the end,
+    # is killed with the rest (Failed) or is stranded, Running with no process (README,
+    # Tune); CI has seen one of each in the same stop. The rest wait.
     taken = [name for name in left if status[name] != "Queued"]
-    assert len(taken) <= 1 and all(status[name] in {"Success", "Running"} for name in taken)
+    assert all(status[name] in {"Success", "Failed", "Running"} for name in taken), status
     for name in taken:
         if status[name] == "Running":  # stranded: the README's recovery
             dvc(project, "queue", "kill", name)
             assert queue_status(project)[name] == "Failed"
+        if status[name] != "Success":  # queue it again with the same -S (README)
             queue_up(project, [(f"{name}-again", f"train.learning_rate=0.00{name[-1]}5")])
     assert set(experiments(project)) >= finished | {"first", "next"}
     cache_is_whole(project)
@@ -286,7 +288,7 @@ def test_promote_the_best_experiment_to_main(project):
     no_workers(project)
     dvc(project, "exp", "run", "--queue", "-S", "train.epochs=3", "-n", "longer")
     readme(project, "dvc queue start --jobs 2")
-    status = wait_until_finished(project)
+    status = wait_until_finished(project, ["longer"])
     found = experiments(project)
     accuracy = {
         name: found[name]["metrics"]["results/evaluation.json"]["accuracy"]

@@ -105,10 +105,16 @@ def no_workers(repo: Path, seconds: float = 120) -> None:
     wait_for(repo, lambda _: workers(repo) == NO_WORKERS, seconds, "idle workers to exit")
 
 
-def wait_until_finished(repo: Path, seconds: float = 600) -> dict[str, str]:
-    return wait_for(
-        repo, lambda s: s and set(s.values()) <= FINISHED, seconds, "the queue to finish"
-    )
+def wait_until_finished(
+    repo: Path, names: list[str] | None = None, seconds: float = 600
+) -> dict[str, str]:
+    """Wait until every experiment (or each of `names`) is Success or Failed."""
+
+    def finished(status: dict[str, str]) -> bool:
+        states = [status.get(name) for name in names] if names else list(status.values())
+        return bool(states) and set(states) <= FINISHED
+
+    return wait_for(repo, finished, seconds, f"{', '.join(names or ['the queue'])} to finish")
 
 
 def experiments(repo: Path, *options: str) -> dict[str, dict]:
