@@ -118,6 +118,10 @@ def main() -> None:
             normalize(project)
             results["accuracy"], results["high_accuracy"] = recipes(project, seeds, say)
             finish(results, args.out, lambda: json.dumps(results["high_accuracy"], indent=2))
+            from curves import draw
+
+            draw(results, Path(args.out).with_suffix(".png"))
+            print(f"drew {Path(args.out).with_suffix('.png')}")
             return
         say("1/7 cold dvc repro of the default pipeline")
         results["cold_repro"] = cold_repro(project)
@@ -191,6 +195,7 @@ def recipes(project: Path, seeds: int, say) -> tuple[dict, dict]:
                 "min": min(accuracies),
                 "training_s": [run["training_s"] for run in runs],
                 "curves": [run["curve"] for run in runs],
+                "epoch_s": [run["epoch_s"] for run in runs],
             }
         )
     default, high = figures
@@ -305,17 +310,21 @@ def targets(results: dict) -> dict:
     }
 
 
-def table(results: dict) -> str:
-    cold, noop = results["cold_repro"], results["noop_repro"]
-    target, speed, accuracy = results["time_to_target"], results["throughput"], results["accuracy"]
-    machine_info = results["machine"]
+def machine_summary(machine_info: dict) -> str:
+    """E.g. "Intel(R) Xeon(R) Processor, 2 cores, AVX2+AVX-512+AMX"."""
     extensions = {"avx512f": "AVX-512", "amx_tile": "AMX"}
     vector = ["AVX2"] + [
         name for flag, name in extensions.items() if flag in machine_info["vector_extensions"]
     ]
+    return f"{machine_info['cpu']}, {machine_info['cores']} cores, {'+'.join(vector)}"
+
+
+def table(results: dict) -> str:
+    cold, noop = results["cold_repro"], results["noop_repro"]
+    target, speed, accuracy = results["time_to_target"], results["throughput"], results["accuracy"]
     rows = [
-        ("machine", f"{machine_info['cpu']}, {machine_info['cores']} cores, {'+'.join(vector)}"),
-        ("oneDNN instruction set", machine_info.get("isa", "native")),
+        ("machine", machine_summary(results["machine"])),
+        ("oneDNN instruction set", results["machine"].get("isa", "native")),
         ("train.precision", results.get("precision", "float32")),
     ]
     rows += [("load average (start, end)", f"{results['load']['start']} {results['load']['end']}")]

@@ -1,15 +1,16 @@
-"""The benchmark script still runs end to end (its --quick smoke mode) and reports every figure."""
+"""The benchmark script still runs end to end (its --quick smoke mode) and reports every
+figure; the recipe benchmark's figure shows each seed's curve."""
 
 import json
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, run
 
-pytestmark = pytest.mark.pipeline
 
-
+@pytest.mark.pipeline
 def test_quick_benchmark_reports_every_section(tmp_path):
     out = tmp_path / "benchmark.json"
     command = [sys.executable, "benchmarks/run.py", "--quick", "--repeats", "1", "--out", str(out)]
@@ -59,3 +60,33 @@ def test_quick_benchmark_reports_every_section(tmp_path):
     assert "cold dvc repro, total" in result.stdout
     assert "sweep of 1, jobs2 threads1" in result.stdout
     assert "digits-compare, 5 runs" in result.stdout
+
+
+def test_the_recipe_figure_draws_a_curve_per_seed_and_the_mark(tmp_path, monkeypatch):
+    import matplotlib.image
+
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    from curves import draw
+
+    machine = {"cpu": "Some CPU", "cores": 2, "vector_extensions": ["avx2", "avx512f"]}
+    results = {"machine": machine}
+    for key, final, epochs in (("accuracy", 0.992, 4), ("high_accuracy", 0.9965, 12)):
+        curves = [list(np.linspace(0.985, final, epochs)) for _ in range(2)]
+        results[key] = {
+            "seeds": [0, 1],
+            "final": [final, final],
+            "curves": curves,
+            "epoch_s": [[10.0] * epochs, [11.0] * epochs],
+        }
+    path = tmp_path / "curves.png"
+    draw(results, path)
+    pixels = matplotlib.image.imread(path)[..., :3]
+    assert pixels.shape[:2] == (462, 825)  # 7.5 x 4.2 inches at 110 dpi
+    assert [path.name] == [child.name for child in tmp_path.iterdir()]  # no partial file left
+
+    def share(colour: str) -> float:
+        rgb = np.array(matplotlib.colors.to_rgb(colour))
+        return float(np.mean(np.abs(pixels - rgb).sum(axis=-1) < 0.15))
+
+    assert share("tab:blue") > 0.001 and share("tab:red") > 0.001  # both recipes' lines
+    assert share("tab:green") < 0.0005  # nothing else

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -114,11 +115,16 @@ def test_settling_batch_norm_sets_the_statistics_of_the_final_weights():
     assert norm.momentum == 0.99  # restored
 
 
+AUGMENTED = dataclasses.replace(
+    TINY,
+    augment=dataclasses.replace(TRAIN.augment, shift=0.1, rotation=10.0, zoom=0.1, elastic=34.0),
+)
+
+
 def test_augmentation_changes_training_batches_the_same_way_every_run():
     from digits.augmentation import augmenter, training_batches
-    from digits.params import AugmentParams
 
-    config = dataclasses.replace(TINY, augment=AugmentParams(shift=0.1, rotation=10, zoom=0.1))
+    config = AUGMENTED
     images, labels = data(32)
 
     def batches():
@@ -132,15 +138,50 @@ def test_augmentation_changes_training_batches_the_same_way_every_run():
 
 
 def test_training_with_augmentation_is_reproducible_and_differs_from_without():
-    from digits.params import AugmentParams
-
-    augmented = dataclasses.replace(TINY, augment=AugmentParams(shift=0.1, rotation=10, zoom=0.1))
+    augmented = AUGMENTED
     weights = [
         training.train(config, data(64), data(20, seed=1), 10, verbose=0).get_weights()
         for config in (augmented, augmented, TINY)
     ]
     assert all(np.array_equal(a, b) for a, b in zip(weights[0], weights[1], strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(weights[0], weights[2], strict=True))
+
+
+def test_bilinear_sampling_matches_keras_map_coordinates():
+    from digits.augmentation import bilinear
+
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 28, 28), dtype=np.float32)
+    rows, columns = np.meshgrid(*[np.arange(28, dtype=np.float32)] * 2, indexing="ij")
+    # Moves of up to 4 pixels, some past the border (read as 0), and a whole-pixel one.
+    moved = [np.float32(axis + rng.uniform(-4, 4, (3, 28, 28))) for axis in (rows, columns)]
+    batch = np.broadcast_to(np.arange(3.0)[:, None, None], (3, 28, 28)).astype(np.float32)
+    expected = keras.ops.image.map_coordinates(images, np.stack([batch, *moved]), order=1)
+    assert np.asarray(bilinear(images, *moved)) == pytest.approx(np.asarray(expected), abs=1e-6)
+    shifted = np.broadcast_to(rows + 1, (3, 28, 28)).astype(np.float32)
+    whole = np.asarray(bilinear(images, shifted, np.broadcast_to(columns, (3, 28, 28))))
+    assert np.array_equal(whole[:, :-1], images[:, 1:]) and not whole[:, -1].any()
+
+
+def test_elastic_distortion_moves_pixels_smoothly_and_not_only_along_the_diagonal():
+    from digits.augmentation import ElasticDistortion
+
+    # A dot on a grid of single pixels: each moves by the field where it stands.
+    images = np.zeros((64, 28, 28, 1), np.float32)
+    images[:, 14, 14] = 1
+    moved = np.asarray(ElasticDistortion(34.0, 4.0, seed=0)(images, training=True))[..., 0]
+    rows, columns = np.nonzero(moved.sum(axis=0) > 0)
+    assert np.ptp(rows) > 1 and np.ptp(columns) > 1  # the dot went up/down and left/right
+    centres = [np.unravel_index(image.argmax(), image.shape) for image in moved]
+    down, right = (np.array(axis) - 14.0 for axis in zip(*centres, strict=True))
+    assert abs(np.corrcoef(down, right)[0, 1]) < 0.5  # two fields, not one
+    # Uniform noise smoothed by a Gaussian of 4 px keeps 1 / (2 sqrt(pi) 4) of its spread:
+    # alpha 34 moves a pixel by 34 * 0.577 / 14.2 = 1.4 px (standard deviation).
+    assert 0.9 < down.std() < 2.0 and 0.9 < right.std() < 2.0
+    assert all(image.any() for image in moved)  # no dot lost
+    partial = np.asarray(ElasticDistortion(10.0, 4.0, seed=0)(images[:5], training=True))
+    assert partial.shape == (5, 28, 28, 1)  # a last, smaller batch
+    assert np.array_equal(ElasticDistortion(10.0, 4.0, 0)(images, training=False), images)
 
 
 def test_bfloat16_training_is_reproducible_and_saves_a_float32_model():

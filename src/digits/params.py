@@ -156,6 +156,22 @@ class AugmentParams:
         StrictFloat,
         Field(ge=0.0, lt=1.0, description="Largest zoom in or out, as a fraction (0.1: 90-110%)."),
     ]
+    elastic: Annotated[
+        StrictFloat,
+        Field(
+            ge=0.0,
+            le=100.0,
+            description="Elastic distortion's strength alpha, in pixels (Simard et al.: 34).",
+        ),
+    ]
+    elastic_sigma: Annotated[
+        StrictFloat,
+        Field(
+            gt=0.0,
+            le=10.0,
+            description="Smoothing of the elastic distortion's field, in pixels (Simard: 4).",
+        ),
+    ]
 
 
 @_section
