@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from run import machine_summary  # benchmarks/ is the script's folder
 
+STYLES = ("solid", "dashed", "dotted")  # one per seed
 RECIPES = (("accuracy", "default", "tab:blue"), ("high_accuracy", "high-accuracy", "tab:red"))
 
 
@@ -28,9 +29,10 @@ def draw(results: dict, path: Path) -> None:
     axes = figure.subplots()
     for key, label, colour in RECIPES:
         recipe = results[key]
-        for seed, curve, seconds, final in zip(
+        runs = zip(
             recipe["seeds"], recipe["curves"], recipe["epoch_s"], recipe["final"], strict=True
-        ):
+        )
+        for (seed, curve, seconds, final), style in zip(runs, itertools.cycle(STYLES)):
             elapsed = list(itertools.accumulate(seconds))
             axes.plot(
                 elapsed,
@@ -38,6 +40,7 @@ def draw(results: dict, path: Path) -> None:
                 marker="o",
                 markersize=3,
                 color=colour,
+                linestyle=style,
                 label=f"{label}, seed {seed}: {100 * final:.2f} %",
             )
     axes.axhline(99.6, color="grey", linestyle="--", linewidth=1)

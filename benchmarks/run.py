@@ -74,6 +74,15 @@ def main() -> None:
         help="only sections 5 and 8: the default and the high-accuracy recipe over the seeds",
     )
     cli.add_argument(
+        "--try",
+        dest="tries",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --recipe-only: a change to the high-accuracy recipe's train params, as "
+        "dvc exp run -S takes it without 'train.' (e.g. augment.elastic=34); repeatable",
+    )
+    cli.add_argument(
         "--speed-only", action="store_true", help="only sections 1 to 5 (no sweeps, no compare)"
     )
     cli.add_argument(
@@ -116,7 +125,8 @@ def main() -> None:
             return
         if args.recipe_only:  # the normalized data of the project, both recipes, same seeds
             normalize(project)
-            results["accuracy"], results["high_accuracy"] = recipes(project, seeds, say)
+            recipes_run = recipes(project, seeds, say, high_accuracy(args.tries))
+            results["accuracy"], results["high_accuracy"] = recipes_run
             finish(results, args.out, lambda: json.dumps(results["high_accuracy"], indent=2))
             from curves import draw
 
@@ -176,13 +186,40 @@ def normalize(project: Path) -> None:
     )
 
 
-def recipes(project: Path, seeds: int, say) -> tuple[dict, dict]:
+def high_accuracy(tries: list[str]) -> dict:
+    """The high-accuracy recipe's changes to the train params, with `tries` on top."""
+    import copy
+
+    import yaml
+
+    from recipes import HIGH_ACCURACY, recipe
+
+    changes = copy.deepcopy(HIGH_ACCURACY)
+    for change in tries:
+        key, separator, value = change.partition("=")
+        if not separator:
+            sys.exit(f"error: --try {change}: write KEY=VALUE, e.g. augment.elastic=34")
+        *sections, name = key.split(".")
+        target = changes
+        for section in sections:
+            target = target.setdefault(section, {})
+        target[name] = yaml.safe_load(value)
+    try:  # refused now, not after the default recipe's runs
+        recipe(Path(__file__).resolve().parents[1] / "params.yaml", changes)
+    except (TypeError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+        found = getattr(error, "errors", lambda: [])()
+        reason = f"{found[0]['loc'][0]}: {found[0]['msg']}" if found else str(error)
+        sys.exit(f"error: --try {' '.join(tries)}: {reason}")
+    return changes
+
+
+def recipes(project: Path, seeds: int, say, high: dict) -> tuple[dict, dict]:
     """Sections 5 and 8: the default recipe and the high-accuracy one, seed by seed."""
-    from recipes import HIGH_ACCURACY, accuracy_runs
+    from recipes import accuracy_runs
 
     data = project / "data" / "normalized"
     figures = []
-    for name, changes in (("default", None), ("high-accuracy", HIGH_ACCURACY)):
+    for name, changes in (("default", None), ("high-accuracy", high)):
         say(f"{name} recipe over {seeds} seeds")
         runs = accuracy_runs(project / "params.yaml", data, seeds, 0.996, say, changes)
         accuracies = [run["final_accuracy"] for run in runs]

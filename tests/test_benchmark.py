@@ -90,3 +90,21 @@ def test_the_recipe_figure_draws_a_curve_per_seed_and_the_mark(tmp_path, monkeyp
 
     assert share("tab:blue") > 0.001 and share("tab:red") > 0.001  # both recipes' lines
     assert share("tab:green") < 0.0005  # nothing else
+
+
+def test_try_changes_the_high_accuracy_recipe_and_refuses_a_bad_key_at_once(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    from recipes import HIGH_ACCURACY
+    from run import high_accuracy
+
+    changes = high_accuracy(["augment.elastic=34", "epochs=15"])
+    assert changes["augment"] == {**HIGH_ACCURACY["augment"], "elastic": 34}
+    assert changes["epochs"] == 15 and HIGH_ACCURACY["epochs"] == 20  # a copy
+    for bad, message in (
+        ("augment.elstic=34", "error: --try augment.elstic=34: elstic: Unexpected keyword"),
+        ("augment.elastic=-3", "elastic: Input should be greater than or equal to 0"),
+        ("epochs", "error: --try epochs: write KEY=VALUE, e.g. augment.elastic=34"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            high_accuracy([bad])
+        assert message in str(stop.value)
