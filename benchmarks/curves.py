@@ -1,6 +1,6 @@
 """The training curves of the recipe benchmark as a figure (README, "The accuracy frontier").
 
-    python benchmarks/curves.py benchmarks/results-recipe-cpu.json benchmarks/recipe-curves.png
+    python benchmarks/curves.py benchmarks/results-recipe-cpu.json benchmarks/results-recipe-cpu.png
 
 Test accuracy after each epoch, one line per seed, for the default recipe and the
 high-accuracy one, against cumulative training time. The test set is only looked at here:

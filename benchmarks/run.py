@@ -130,8 +130,9 @@ def main() -> None:
             finish(results, args.out, lambda: json.dumps(results["high_accuracy"], indent=2))
             from curves import draw
 
-            draw(results, Path(args.out).with_suffix(".png"))
-            print(f"drew {Path(args.out).with_suffix('.png')}")
+            figure = Path(args.out).with_suffix(".png")
+            draw(results, figure)
+            print(f"drew {figure}")
             return
         say("1/7 cold dvc repro of the default pipeline")
         results["cold_repro"] = cold_repro(project)

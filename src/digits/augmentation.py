@@ -26,7 +26,8 @@ class ElasticDistortion(keras.layers.Layer):
     from one seed (every pixel moves along the diagonal), resamples image by image in a
     Python loop over a fixed batch size (which a last, smaller batch breaks), and blurs
     with a square kernel. Here the blur is separable and the resampling one gather per
-    corner: about 50 ms for a batch of 256 on 2 cores, against 200 ms with Keras' ops.
+    corner: 68 ms for a batch of 256 on 2 busy cores, against 202 ms for the same field
+    blurred by `keras.ops.image.gaussian_blur` and resampled by `map_coordinates`.
     """
 
     def __init__(self, alpha: float, sigma: float, seed: int, **kwargs) -> None:
