@@ -74,7 +74,8 @@ def history(tmp_path_factory) -> Path:
     for name, change in EXPERIMENTS.items():
         dvc(repo, "exp", "run", "-n", name, "-S", change)
     dvc(repo, "exp", "run", "--queue", "-n", "broken", "-S", "train.learning_rate=-1")
-    detached([sys.executable, "-m", "dvc", "exp", "run", "--run-all"], repo, environment())
+    run_all = [sys.executable, "-m", "dvc", "exp", "run", "--run-all"]
+    detached(run_all, repo, environment(), revive_queue=True)
     no_workers(repo)  # so that the next one stays queued
     dvc(repo, "exp", "run", "--queue", "-n", "waiting", "-S", "train.seed=7")
     return repo
