@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -17,20 +18,39 @@ from digits import storage, training
 from digits.params import load_params
 
 
+def busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (steal included: time the
+    hypervisor gave to others); None where there is no /proc/stat."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(field) for field in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 class EpochClock(keras.callbacks.Callback):
-    """Training seconds per epoch (test-set scoring excluded) and test accuracy after each."""
+    """Training seconds per epoch (test-set scoring excluded) and test accuracy after each,
+    with the CPU seconds that other processes took meanwhile (None where unknown): an epoch
+    that others slowed shows as such instead of passing for the recipe's cost."""
 
     def __init__(self, test: tuple[np.ndarray, np.ndarray], target: float, stop: bool) -> None:
         super().__init__()
         self.test, self.target, self.stop = test, target, stop
         self.seconds: list[float] = []
+        self.others_cpu_s: list[float | None] = []
         self.curve: list[float] = []
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.busy, self.cpu = busy_seconds(), time.process_time()
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.seconds.append(time.perf_counter() - self.started)
+        busy, cpu = busy_seconds(), time.process_time()
+        others = None if busy is None else max(0.0, round(busy - self.busy - (cpu - self.cpu), 1))
+        self.others_cpu_s.append(others)
         images, labels = self.test
         if self.model.input_shape[-1] == 1 and images.ndim == 3:
             images = images[..., None]
@@ -108,6 +128,7 @@ def accuracy_runs(
                 "seed": seed,
                 "curve": clock.curve,
                 "epoch_s": [round(s, 2) for s in clock.seconds],
+                "others_cpu_s": clock.others_cpu_s,
                 "training_s": round(time.perf_counter() - started, 1),
                 # The model as saved: after training.settle_batch_norm, which the last
                 # epoch's entry of the curve comes before.

@@ -234,13 +234,25 @@ def recipes(project: Path, seeds: int, say, high: dict) -> tuple[dict, dict]:
                 "training_s": [run["training_s"] for run in runs],
                 "curves": [run["curve"] for run in runs],
                 "epoch_s": [run["epoch_s"] for run in runs],
+                "others_cpu_s": [run["others_cpu_s"] for run in runs],
             }
         )
     default, high = figures
     high["training_ratio_to_default"] = round(
         statistics.mean(high["training_s"]) / statistics.mean(default["training_s"]), 2
     )
+    # The same ratio from each recipe's median epoch times epochs: what it costs when no
+    # other process slows some of its epochs (others_cpu_s says which were).
+    high["training_ratio_from_median_epochs"] = round(
+        median_training(high) / median_training(default), 2
+    )
     return default, high
+
+
+def median_training(recipe: dict) -> float:
+    """Training seconds of one run at the recipe's median epoch time."""
+    epochs = [seconds for run in recipe["epoch_s"] for seconds in run]
+    return statistics.median(epochs) * len(epochs) / len(recipe["epoch_s"])
 
 
 def finish(results: dict, out: str, summary: Callable[[], str]) -> None:
