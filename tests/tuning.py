@@ -95,7 +95,7 @@ def detached(
     It is killed after `seconds`."""
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(args, cwd=cwd, env=env, stdout=stdout, stderr=stderr)
-        deadline, stalled = time.monotonic() + seconds, Stall()
+        deadline, reviver = time.monotonic() + seconds, Reviver(cwd)
         while True:
             try:
                 code = process.wait(timeout=2)
@@ -106,7 +106,7 @@ def detached(
                     process.wait()
                     raise AssertionError(f"{' '.join(args)} ran over {seconds} s") from None
                 if revive_queue:
-                    revive(cwd, stalled)
+                    reviver.check(queue_status(cwd))
         stdout.seek(0)
         stderr.seek(0)
         return subprocess.CompletedProcess(
@@ -114,32 +114,32 @@ def detached(
         )
 
 
-class Stall:
-    """Since when the queue has had experiments waiting and no worker to run them."""
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-
-
 # How long a queue may wait with no worker before it is started again: a worker just
 # spawned takes a few seconds to write the file that `workers()` reads.
 STALL_SECONDS = 30
 
 
-def revive(repo: Path, stall: Stall) -> None:
-    """Start the queue again when it has waited `STALL_SECONDS` with experiments queued,
+class Reviver:
+    """Starts the queue again once it has waited `STALL_SECONDS` with experiments queued,
     none running and no live worker: its workers died of a half-written message (README,
     Tune, the fourth trap). A warning says so in the test report."""
-    status = queue_status(repo)
-    if "Queued" not in status.values() or "Running" in status.values() or workers(repo):
-        stall.since = None
-        return
-    if stall.since is None:
-        stall.since = time.monotonic()
-    elif time.monotonic() - stall.since > STALL_SECONDS:
-        warnings.warn(f"the queue's workers died with experiments left ({status})", stacklevel=2)
-        start_queue(repo)
-        stall.since = None
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self.since: float | None = None  # when the queue was first seen stalled
+
+    def check(self, status: dict[str, str]) -> None:
+        states = set(status.values())
+        if "Queued" not in states or "Running" in states or workers(self.repo):
+            self.since = None
+        elif self.since is None:
+            self.since = time.monotonic()
+        elif time.monotonic() - self.since > STALL_SECONDS:
+            warnings.warn(
+                f"the queue's workers died with experiments left ({status})", stacklevel=2
+            )
+            start_queue(self.repo)
+            self.since = None
 
 
 def start_queue(repo: Path, *options: str) -> None:
@@ -206,7 +206,8 @@ def no_workers(repo: Path, seconds: float = 120) -> None:
     message half-written (celery/kombu#1551). Then, with nothing left queued or running,
     `dvc queue stop` ends it (README, Tune), and a warning says so in the test report."""
     if not wait_for_workers(repo, seconds):
-        return check_no_workers_shown(repo)
+        check_no_workers_shown(repo)
+        return
     status = queue_status(repo)
     if {"Queued", "Running"} & set(status.values()):
         raise AssertionError(f"gave up after {seconds} s waiting for workers to exit: {status}")
@@ -235,14 +236,14 @@ def wait_until_finished(
     repo: Path, names: list[str] | None = None, seconds: float = 600
 ) -> dict[str, str]:
     """Wait until every experiment (or each of `names`) is Success or Failed, starting the
-    queue again if its workers die with experiments left (`revive`)."""
-    stall = Stall()
+    queue again if its workers die with experiments left (`Reviver`)."""
+    reviver = Reviver(repo)
 
     def finished(status: dict[str, str]) -> bool:
         states = [status.get(name) for name in names] if names else list(status.values())
         if bool(states) and set(states) <= FINISHED:
             return True
-        revive(repo, stall)
+        reviver.check(status)
         return False
 
     return wait_for(repo, finished, seconds, f"{', '.join(names or ['the queue'])} to finish")
