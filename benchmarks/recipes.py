@@ -84,11 +84,12 @@ def train_flops_per_sample(model: keras.Model) -> int:
     return 3 * forward
 
 
-# The high-accuracy recipe (README, "The accuracy frontier"): the default network twice as
-# wide, trained five times as long on augmented batches.
+# The high-accuracy recipe (README, "The accuracy frontier"): a third convolution block,
+# padded convolutions and a wider dense layer, trained for 25 epochs (the default: 4) on
+# augmented batches.
 HIGH_ACCURACY = {
-    "epochs": 20,
-    "convnet": {"conv_filters": (64, 128), "dense_units": 256},
+    "epochs": 25,
+    "convnet": {"conv_filters": (32, 64, 128), "padding": "same", "dense_units": 256},
     "augment": {"shift": 0.1, "rotation": 10.0, "zoom": 0.1},
 }
 

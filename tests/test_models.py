@@ -48,6 +48,18 @@ def test_a_convnet_too_deep_for_the_image_is_refused():
         models.build_model(config, (28, 28), 10)
 
 
+def test_same_padding_keeps_each_convolutions_side():
+    convnet = dataclasses.replace(
+        TRAIN.convnet, conv_filters=(8, 8, 8), kernel_size=5, padding="same"
+    )
+    model = models.build_model(dataclasses.replace(TRAIN, convnet=convnet), (28, 28), 10)
+    sides = [
+        layer.output.shape[1] for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
+    ]
+    assert sides == [28, 14, 7]  # valid padding: 24, 8 and nothing (the test above)
+    assert model.get_layer("flatten").output.shape[-1] == 3 * 3 * 8
+
+
 def test_saving_twice_gives_the_same_bytes_and_loads_back(tmp_path):
     keras.utils.set_random_seed(0)
     model = models.build_model(TRAIN, (28, 28), 10)

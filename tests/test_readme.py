@@ -100,3 +100,32 @@ def test_every_compare_command_of_the_readme_is_one_the_command_accepts():
     assert analysis.gate(runs, {key: -0.001}) == [shown]
     workflow = (REPO_ROOT / "docs/ci/github-compare.yml").read_text()
     assert workflow.startswith("# EXAMPLE ONLY: this file is not active here.")
+
+
+def test_the_readme_high_accuracy_command_is_the_recipe_the_benchmark_measures(monkeypatch):
+    """`dvc exp run -n high-accuracy -S ...` sets exactly benchmarks/recipes.py's
+    HIGH_ACCURACY, so the figures beside the command are that command's."""
+    import shlex
+
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    from recipes import HIGH_ACCURACY
+
+    [command] = re.findall(r"^dvc exp run -n high-accuracy .*$", README, flags=re.MULTILINE)
+    words = shlex.split(command)
+    settings = [words[index + 1] for index, word in enumerate(words) if word == "-S"]
+    assert len(settings) == (len(words) - 5) / 2  # nothing but -S settings after the name
+    changes: dict = {}
+    for setting in settings:
+        key, value = setting.split("=", 1)
+        *sections, name = key.removeprefix("train.").split(".")
+        target = changes
+        for section in sections:
+            target = target.setdefault(section, {})
+        target[name] = yaml.safe_load(value)
+
+    def lists(node):  # the recipe holds tuples where YAML gives lists
+        if isinstance(node, dict):
+            return {key: lists(value) for key, value in node.items()}
+        return list(node) if isinstance(node, tuple) else node
+
+    assert changes == lists(HIGH_ACCURACY)

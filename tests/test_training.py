@@ -115,6 +115,20 @@ def test_settling_batch_norm_sets_the_statistics_of_the_final_weights():
     assert norm.momentum == 0.99  # restored
 
 
+def test_batch_norm_settles_on_the_images_as_training_changed_them():
+    """A network trained on augmented batches normalizes by their statistics, not by those
+    of plain digits (README, The accuracy frontier)."""
+    import keras
+
+    inputs = keras.Input((4, 4))
+    norm = keras.layers.BatchNormalization()
+    model = keras.Model(inputs, norm(keras.layers.Flatten()(inputs)))
+    images = np.random.default_rng(0).random((2048, 4, 4), dtype=np.float32)
+    halve = keras.Sequential([keras.layers.Rescaling(0.5)])  # a stand-in "augmentation"
+    training.settle_batch_norm(model, images, augment=halve)
+    assert norm.moving_mean.numpy() == pytest.approx(images.mean(axis=0).ravel() / 2, abs=1e-5)
+
+
 AUGMENTED = dataclasses.replace(
     TINY,
     augment=dataclasses.replace(TRAIN.augment, shift=0.1, rotation=10.0, zoom=0.1, elastic=34.0),

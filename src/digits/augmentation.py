@@ -95,6 +95,12 @@ def augmenter(config: AugmentParams, seed: int) -> keras.Sequential | None:
     return keras.Sequential(steps, name="augmentation") if steps else None
 
 
+def augmented(augment: keras.Sequential, images: tf.Tensor | np.ndarray) -> tf.Tensor:
+    """A batch of (height, width) images, randomly changed by `augment`."""
+    changed = augment(images[..., tf.newaxis], training=True)  # the layers want channels
+    return tf.squeeze(changed, axis=-1)
+
+
 def training_batches(
     config: TrainParams, images: np.ndarray, targets: np.ndarray, augment: keras.Sequential
 ) -> tf.data.Dataset:
@@ -102,8 +108,7 @@ def training_batches(
 
     @tf.autograph.experimental.do_not_convert
     def transform(batch: tf.Tensor, batch_targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        changed = augment(batch[..., tf.newaxis], training=True)  # the layers want channels
-        return tf.squeeze(changed, axis=-1), batch_targets
+        return augmented(augment, batch), batch_targets
 
     dataset = tf.data.Dataset.from_tensor_slices((images, targets))
     dataset = dataset.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)

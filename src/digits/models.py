@@ -62,7 +62,11 @@ def _network(
             # Pooling before normalization and ReLU gives the same kind of block at a quarter
             # of their cost (max-pooling commutes with ReLU); it trains twice as fast on a CPU.
             x = layers.Conv2D(
-                filters, config.convnet.kernel_size, use_bias=False, name=f"conv_{block}"
+                filters,
+                config.convnet.kernel_size,
+                padding=config.convnet.padding,
+                use_bias=False,
+                name=f"conv_{block}",
             )(x)
             x = layers.MaxPooling2D(name=f"pool_{block}")(x)
             x = normalization(momentum=momentum, name=f"norm_{block}")(x)
@@ -141,15 +145,17 @@ def portable(model: keras.Model) -> keras.Model:
 
 
 def _check_convnet_fits(config: TrainParams, image_shape: tuple[int, int]) -> None:
+    convnet = config.convnet
+    trimmed = convnet.kernel_size - 1 if convnet.padding == "valid" else 0
     side = min(image_shape)
-    for _ in config.convnet.conv_filters:
-        side = (side - config.convnet.kernel_size + 1) // 2
+    for _ in convnet.conv_filters:
+        side = (side - trimmed) // 2
         if side < 1:
             raise InputError(
-                f"train.convnet: {len(config.convnet.conv_filters)} blocks of "
-                f"{config.convnet.kernel_size}x{config.convnet.kernel_size} convolution and "
-                f"2x2 pooling shrink a {image_shape[0]}x{image_shape[1]} image to nothing; "
-                "use fewer conv_filters or a smaller kernel_size"
+                f"train.convnet: {len(convnet.conv_filters)} blocks of "
+                f"{convnet.kernel_size}x{convnet.kernel_size} convolution ({convnet.padding} "
+                f"padding) and 2x2 pooling shrink a {image_shape[0]}x{image_shape[1]} image "
+                "to nothing; use fewer conv_filters, a smaller kernel_size or padding: same"
             )
 
 

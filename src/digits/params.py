@@ -39,6 +39,7 @@ Architecture = Literal["convnet", "mlp"]
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
 LrSchedule = Literal["constant", "cosine"]
 Precision = Literal["float32", "mixed_bfloat16"]
+Padding = Literal["valid", "same"]
 ARCHITECTURES = get_args(Architecture)
 OPTIMIZERS = get_args(Optimizer)
 LR_SCHEDULES = get_args(LrSchedule)
@@ -129,6 +130,13 @@ class ConvnetParams:
     ]
     kernel_size: Annotated[
         StrictInt, Field(ge=1, le=7, description="Side of the square kernels, in pixels.")
+    ]
+    padding: Annotated[
+        Padding,
+        Field(
+            description="valid: each convolution trims kernel_size - 1 pixels off the side; "
+            "same: it pads the image with zeros to keep its side."
+        ),
     ]
     dense_units: Annotated[StrictInt, Field(ge=1, description="Units of the dense layer.")]
     batch_norm_momentum: Annotated[
