@@ -189,22 +189,12 @@ def normalize(project: Path) -> None:
 
 def high_accuracy(tries: list[str]) -> dict:
     """The high-accuracy recipe's changes to the train params, with `tries` on top."""
-    import copy
+    from recipes import HIGH_ACCURACY, recipe, with_settings
 
-    import yaml
-
-    from recipes import HIGH_ACCURACY, recipe
-
-    changes = copy.deepcopy(HIGH_ACCURACY)
-    for change in tries:
-        key, separator, value = change.partition("=")
-        if not separator:
-            sys.exit(f"error: --try {change}: write KEY=VALUE, e.g. augment.elastic=34")
-        *sections, name = key.split(".")
-        target = changes
-        for section in sections:
-            target = target.setdefault(section, {})
-        target[name] = yaml.safe_load(value)
+    try:
+        changes = with_settings(HIGH_ACCURACY, tries)
+    except ValueError as error:
+        sys.exit(f"error: --try {error}")
     try:  # refused now, not after the default recipe's runs
         recipe(Path(__file__).resolve().parents[1] / "params.yaml", changes)
     except (TypeError, ValueError) as error:  # pydantic's ValidationError is a ValueError

@@ -108,20 +108,14 @@ def test_the_readme_high_accuracy_command_is_the_recipe_the_benchmark_measures(m
     import shlex
 
     monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
-    from recipes import HIGH_ACCURACY
+    from recipes import HIGH_ACCURACY, with_settings
 
     [command] = re.findall(r"^dvc exp run -n high-accuracy .*$", README, flags=re.MULTILINE)
     words = shlex.split(command)
     settings = [words[index + 1] for index, word in enumerate(words) if word == "-S"]
     assert len(settings) == (len(words) - 5) / 2  # nothing but -S settings after the name
-    changes: dict = {}
-    for setting in settings:
-        key, value = setting.split("=", 1)
-        *sections, name = key.removeprefix("train.").split(".")
-        target = changes
-        for section in sections:
-            target = target.setdefault(section, {})
-        target[name] = yaml.safe_load(value)
+    assert all(setting.startswith("train.") for setting in settings)
+    changes = with_settings({}, [setting.removeprefix("train.") for setting in settings])
 
     def lists(node):  # the recipe holds tuples where YAML gives lists
         if isinstance(node, dict):
