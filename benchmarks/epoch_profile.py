@@ -3,17 +3,20 @@
 Each layer of the model as trained (`build_model(..., for_training=True)`) is timed alone,
 forward and backward (gradients for its weights and, past the first layer, its input),
 on a batch of its real input shape; then the whole compiled train step on a fixed
-batch, `fit` for one epoch on the NumPy arrays (the input pipeline: shuffling and
-slicing), and the validation pass `fit` makes after each epoch. Medians of several
-timings; seconds per epoch are per step times the epoch's steps. Timed alone, each layer
-also pays a call of its own, so the layers add up to more than the real step: read
-them as shares of the step.
+batch, `fit`'s epochs on the NumPy arrays against as many steps on one batch (the input
+pipeline: shuffling and slicing), and the validation pass `fit` makes after each epoch.
+Medians of several timings; seconds per epoch are per step times the epoch's steps.
+Timed alone, each layer also pays a call of its own, so the layers add up to more than
+the real step: read them as shares of the step. Last, TensorFlow's profiler records the
+kernels of whole steps, which also shows what no layer holds: the optimizer's update.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +38,10 @@ KINDS = {
 }
 
 
+# Kernels also belong to these, which hold no layer of KINDS.
+KERNEL_KINDS = {**KINDS, keras.layers.Dropout: "dropout"}
+
+
 def median_seconds(work: Callable[[], object], repeats: int) -> float:
     work()  # traced and warm
     times = []
@@ -46,11 +53,25 @@ def median_seconds(work: Callable[[], object], repeats: int) -> float:
 
 
 class EpochClock(keras.callbacks.Callback):
+    """Seconds of each epoch of a fit and, right after each, of as many compiled train steps
+    on one fixed batch (no input pipeline): pairs taken moments apart, so that the load
+    of the machine weighs on both alike."""
+
+    def __init__(self, batch: tuple[tf.Tensor, tf.Tensor], steps: int) -> None:
+        super().__init__()
+        self.batch, self.steps = batch, steps
+        self.seconds: list[float] = []
+        self.fixed_batch_seconds: list[float] = []
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.seconds = [*getattr(self, "seconds", []), time.perf_counter() - self.started]
+        self.seconds.append(time.perf_counter() - self.started)
+        started = time.perf_counter()
+        for _ in range(self.steps):
+            self.model.train_function(iter([self.batch]))
+        self.fixed_batch_seconds.append(time.perf_counter() - started)
 
 
 def step_seconds(
@@ -87,6 +108,55 @@ def layer_seconds(layer: keras.layers.Layer, batch_size: int, first: bool, repea
     return median_seconds(lambda: [g.numpy() for g in step(inputs) if g is not None], repeats)
 
 
+def kernel_seconds(
+    model: keras.Model, batch: tuple[tf.Tensor, tf.Tensor], steps: int = 30
+) -> dict[str, float]:
+    """Seconds per train step that TensorFlow's kernels ran, by what they compute, from
+    its profiler over `steps` steps on one batch. Two inter-op threads run kernels side by
+    side, so they add up to more than the step: read them as shares."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2  # the profiler's trace format
+
+    model.train_function(iter([batch]))  # traced and warm
+    with tempfile.TemporaryDirectory(prefix="digits-profile-") as logdir:
+        tf.profiler.experimental.start(logdir)
+        try:
+            for _ in range(steps):
+                model.train_function(iter([batch]))
+            model.optimizer.iterations.numpy()  # the last step has finished
+        finally:
+            tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
+    kinds = {
+        layer.name: next(
+            (name for cls, name in KERNEL_KINDS.items() if isinstance(layer, cls)), "other"
+        )
+        for layer in model.layers
+    }
+    seconds: dict[str, float] = {}
+    for plane in space.planes:
+        for line in plane.lines:
+            for event in line.events:
+                # A kernel's event is named "scope/of/its/op:OpType"; the rest is runtime.
+                name = plane.event_metadata[event.metadata_id].name
+                if re.fullmatch(r"[^\s:]+:[^\s:]+", name):
+                    kind = kernel_kind(name.split(":")[0], kinds, model.optimizer.name)
+                    seconds[kind] = seconds.get(kind, 0.0) + event.duration_ps / 1e12 / steps
+    return seconds
+
+
+def kernel_kind(op: str, kinds: dict[str, str], optimizer: str) -> str:
+    """What the op `convnet_1/conv_2_1/convolution` (or under `gradient_tape/`) computes."""
+    scopes = op.split("/")
+    if scopes[0] == optimizer:
+        return "optimizer"
+    for scope in scopes:  # the layer's scope, which tracing may suffix with _1
+        layer = scope if scope in kinds else re.sub(r"_\d+$", "", scope)
+        if layer in kinds:
+            return kinds[layer]
+    return "other"
+
+
 def profile(params: Path, data: Path, repeats: int = 15) -> dict:
     """Seconds per epoch of the default recipe, by layer kind and by phase."""
     config = load_params(params).train
@@ -115,17 +185,22 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
 
     batch = (tf.constant(images[: config.batch_size]), tf.constant(labels[: config.batch_size]))
     step, keras_step = step_seconds([model, keras_norm], batch)
-    clock = EpochClock()  # the second epoch of a fit: the first also converts the arrays
+    clock = EpochClock(batch, steps)
     model.fit(
         images,
         labels,
         batch_size=config.batch_size,
-        epochs=2,
+        epochs=4,
         shuffle=True,
         verbose=0,
         callbacks=[clock],
     )
-    epoch = clock.seconds[-1]
+    # The first epoch also converts the arrays and traces the step: the rest are the norm.
+    epoch = statistics.median(clock.seconds[1:])
+    pipeline = statistics.median(
+        fit - fixed
+        for fit, fixed in zip(clock.seconds[1:], clock.fixed_batch_seconds[1:], strict=True)
+    )
     validate = median_seconds(
         lambda: model.evaluate(
             validation[0],
@@ -135,6 +210,8 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
         ),
         3,
     )
+    kernels = kernel_seconds(model, batch)
+    kernel_total = sum(kernels.values())
     layer_total = sum(by_kind.values())
     return {
         "batch_size": config.batch_size,
@@ -146,8 +223,18 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
             kind: round(seconds / layer_total, 3) for kind, seconds in by_kind.items()
         },
         "layers_alone_s": {kind: round(seconds, 2) for kind, seconds in by_kind.items()},
-        # fit beyond its steps: shuffling and slicing the NumPy arrays into batches.
-        "input_pipeline_s": round(epoch - step * steps, 2),
+        # Kernels' time per step as TensorFlow's profiler saw it (optimizer included).
+        "kernels_share_of_steps": {
+            kind: round(seconds / kernel_total, 3)
+            for kind, seconds in sorted(kernels.items(), key=lambda item: -item[1])
+        },
+        "kernels_ms_per_step": round(kernel_total * 1000, 1),
+        # fit beyond its steps (shuffling and slicing the NumPy arrays into batches, the
+        # callbacks): its epochs against as many steps on one batch, each right after.
+        "input_pipeline_s": round(pipeline, 2),
+        # What a fit's first epoch costs beyond the others (tracing, graph rewriting,
+        # oneDNN's kernels made for the shapes at hand).
+        "first_epoch_extra_s": round(clock.seconds[0] - epoch, 2),
         "validation_pass_s": round(validate, 2),
         "fit_epoch_s": round(epoch, 2),
     }

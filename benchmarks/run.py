@@ -12,7 +12,7 @@ Measures, side by side in one process tree so that a busy machine slows both ali
    reference recipe (benchmarks/reference.py), on the same normalized data;
 4. training throughput of the default model: samples/s and GFLOP/s, as a share of the
    machine's nominal FP32 peak and of a float32 matrix multiply measured here, and where
-   an epoch's time goes (benchmarks/epoch_profile.py);
+   an epoch's time goes, layer by layer and kernel by kernel (benchmarks/epoch_profile.py);
 5. final test accuracy of the default recipe over several seeds (mean, min);
 6. sweeps through DVC's queue: a 4-experiment sweep with one job and with two, and what an
    experiment costs beyond its work (benchmarks/sweep.py);
@@ -351,12 +351,14 @@ def targets(results: dict) -> dict:
 
 
 def machine_summary(machine_info: dict) -> str:
-    """E.g. "Intel(R) Xeon(R) Processor, 2 cores, AVX2+AVX-512+AMX"."""
+    """E.g. "Intel(R) Xeon(R) Processor, 2 cores, AVX2+AVX-512+AMX", and ", oneDNN capped
+    at AVX2" after it in a run with --isa avx2."""
     extensions = {"avx512f": "AVX-512", "amx_tile": "AMX"}
     vector = ["AVX2"] + [
         name for flag, name in extensions.items() if flag in machine_info["vector_extensions"]
     ]
-    return f"{machine_info['cpu']}, {machine_info['cores']} cores, {'+'.join(vector)}"
+    capped = ", oneDNN capped at AVX2" if machine_info.get("isa", "native") != "native" else ""
+    return f"{machine_info['cpu']}, {machine_info['cores']} cores, {'+'.join(vector)}{capped}"
 
 
 def table(results: dict) -> str:
@@ -411,7 +413,12 @@ def table(results: dict) -> str:
     rows += [
         (f"    {kind}", f"{share:.0%}") for kind, share in epoch["layers_share_of_steps"].items()
     ]
+    rows += [("  kernels, by the profiler", f"{epoch['kernels_ms_per_step']} ms a step")]
+    rows += [
+        (f"    {kind}", f"{share:.0%}") for kind, share in epoch["kernels_share_of_steps"].items()
+    ]
     rows += [("  input pipeline", f"{epoch['input_pipeline_s']} s")]
+    rows += [("  first epoch's extra (tracing)", f"{epoch['first_epoch_extra_s']} s")]
     goal = results["targets"]
     rows += [
         ("cold repro / reference to target", f"{goal['cold_repro_over_reference']} (aim <= 1/3)"),

@@ -49,6 +49,11 @@ def test_quick_benchmark_reports_every_section(tmp_path):
     assert {"convolutions", "max-pooling", "batch normalization"} <= set(epoch["layers_alone_s"])
     assert sum(epoch["layers_share_of_steps"].values()) == pytest.approx(1, abs=0.01)
     assert epoch["train_steps_s"] > 0 and epoch["validation_pass_s"] > 0
+    assert epoch["fit_epoch_s"] > 0 and epoch["first_epoch_extra_s"] > 0  # it traces the step
+    kernels = epoch["kernels_share_of_steps"]
+    assert {"convolutions", "batch normalization", "optimizer"} <= set(kernels)
+    assert sum(kernels.values()) == pytest.approx(1, abs=0.01) and epoch["kernels_ms_per_step"] > 0
+    assert kernels["convolutions"] > kernels.get("other", 0)
     assert set(figures["targets"]) == {
         "cold_repro_over_reference",
         "reference_reached_target",
@@ -57,6 +62,7 @@ def test_quick_benchmark_reports_every_section(tmp_path):
         "noop_over_floor",
     }
     assert "share of matmul" in result.stdout and "batch normalization" in result.stdout
+    assert "kernels, by the profiler" in result.stdout
     assert "cold dvc repro, total" in result.stdout
     assert "sweep of 1, jobs2 threads1" in result.stdout
     assert "digits-compare, 5 runs" in result.stdout
@@ -108,3 +114,38 @@ def test_try_changes_the_high_accuracy_recipe_and_refuses_a_bad_key_at_once(monk
         with pytest.raises(SystemExit) as stop:
             high_accuracy([bad])
         assert message in str(stop.value)
+
+
+def test_the_kernel_profile_tells_each_op_by_its_layer(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    from epoch_profile import kernel_kind
+
+    kinds = {
+        "conv_1": "convolutions",
+        "conv_2": "convolutions",
+        "norm_1": "batch normalization",
+        "dense": "dense layers",
+        "dense_norm": "batch normalization",
+        "dropout": "dropout",
+    }
+    ops = {
+        "convnet_1/conv_1_1/convolution": "convolutions",
+        "gradient_tape/convnet_1/conv_2_1/convolution/Conv2DBackpropInput": "convolutions",
+        "convnet/norm_1/FusedBatchNormV3": "batch normalization",
+        "gradient_tape/convnet_1/dense_norm_1/FusedBatchNormGradV3": "batch normalization",
+        "convnet_1/dense_1/MatMul": "dense layers",
+        "convnet_1/dropout_1/stateless_dropout/GreaterEqual": "dropout",
+        "adam/Sub_27": "optimizer",
+        "compile_loss/categorical_crossentropy/Sum": "other",
+    }
+    assert {op: kernel_kind(op, kinds, "adam") for op in ops} == ops
+
+
+def test_a_run_capped_at_avx2_says_so_beside_the_machine(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    from run import machine_summary
+
+    machine = {"cpu": "Some CPU", "cores": 2, "vector_extensions": ["avx2", "avx512f", "amx_tile"]}
+    assert machine_summary(machine) == "Some CPU, 2 cores, AVX2+AVX-512+AMX"
+    capped = {**machine, "isa": "AVX2 (oneDNN capped: ONEDNN_MAX_CPU_ISA=AVX2)"}
+    assert machine_summary(capped) == "Some CPU, 2 cores, AVX2+AVX-512+AMX, oneDNN capped at AVX2"
