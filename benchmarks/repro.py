@@ -27,6 +27,8 @@ def git(repo: Path, *args: str) -> None:
 
 
 def commit(project: Path, message: str) -> None:
+    """Commit everything; a run that changed no tracked file (a cold repro that wrote the
+    dvc.lock it was copied with, bit for bit) still marks its baseline."""
     git(project, "add", "-A")
     git(
         project,
@@ -35,6 +37,7 @@ def commit(project: Path, message: str) -> None:
         "-c",
         "user.email=bench@example.com",
         "commit",
+        "--allow-empty",
         "-qm",
         message,
     )
