@@ -195,7 +195,7 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
         verbose=0,
         callbacks=[clock],
     )
-    # The first epoch also converts the arrays and traces the step: the rest are the norm.
+    # The first epoch also converts the arrays: the rest are the norm.
     epoch = statistics.median(clock.seconds[1:])
     pipeline = statistics.median(
         fit - fixed
@@ -232,9 +232,6 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
         # fit beyond its steps (shuffling and slicing the NumPy arrays into batches, the
         # callbacks): its epochs against as many steps on one batch, each right after.
         "input_pipeline_s": round(pipeline, 2),
-        # What a fit's first epoch costs beyond the others (tracing, graph rewriting,
-        # oneDNN's kernels made for the shapes at hand).
-        "first_epoch_extra_s": round(clock.seconds[0] - epoch, 2),
         "validation_pass_s": round(validate, 2),
         "fit_epoch_s": round(epoch, 2),
     }
