@@ -42,6 +42,11 @@ KINDS = {
 KERNEL_KINDS = {**KINDS, keras.layers.Dropout: "dropout"}
 
 
+def kind_of(layer: keras.layers.Layer, kinds: dict[type, str]) -> str:
+    """The name `kinds` gives the layer's class, or "other"."""
+    return next((name for cls, name in kinds.items() if isinstance(layer, cls)), "other")
+
+
 def median_seconds(work: Callable[[], object], repeats: int) -> float:
     work()  # traced and warm
     times = []
@@ -127,12 +132,7 @@ def kernel_seconds(
             tf.profiler.experimental.stop()
         space = xplane_pb2.XSpace()
         space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
-    kinds = {
-        layer.name: next(
-            (name for cls, name in KERNEL_KINDS.items() if isinstance(layer, cls)), "other"
-        )
-        for layer in model.layers
-    }
+    kinds = {layer.name: kind_of(layer, KERNEL_KINDS) for layer in model.layers}
     seconds: dict[str, float] = {}
     for plane in space.planes:
         for line in plane.lines:
@@ -179,7 +179,7 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
     by_kind: dict[str, float] = {}
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     for index, layer in enumerate(layers):
-        kind = next((name for cls, name in KINDS.items() if isinstance(layer, cls)), "other")
+        kind = kind_of(layer, KINDS)
         seconds = layer_seconds(layer, config.batch_size, index == 0, repeats) * steps
         by_kind[kind] = by_kind.get(kind, 0.0) + seconds
 
