@@ -186,16 +186,10 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
     batch = (tf.constant(images[: config.batch_size]), tf.constant(labels[: config.batch_size]))
     step, keras_step = step_seconds([model, keras_norm], batch)
     clock = EpochClock(batch, steps)
-    model.fit(
-        images,
-        labels,
-        batch_size=config.batch_size,
-        epochs=4,
-        shuffle=True,
-        verbose=0,
-        callbacks=[clock],
-    )
-    # The first epoch also converts the arrays: the rest are the norm.
+    # The training stage's own input pipeline.
+    batches = training.training_batches(config, images, labels, augment=None)
+    model.fit(batches, epochs=4, verbose=0, callbacks=[clock])
+    # The first epoch also builds the pipeline: the rest are the norm.
     epoch = statistics.median(clock.seconds[1:])
     pipeline = statistics.median(
         fit - fixed

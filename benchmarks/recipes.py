@@ -176,12 +176,13 @@ def accuracy_run(params: Path, data: Path, seed: int, target: float, changes: di
 def reference_run(
     data: Path, target: float, max_epochs: int | None, say: Callable[[str], None]
 ) -> dict:
-    """The keras-io recipe on the same 60,000 training images, stopped once it hits the target."""
+    """The keras-io recipe on the same 60,000 training images, stopped once it hits the
+    target, else after `max_epochs` (default: `REFERENCE_MAX_EPOCHS`)."""
     train, validation, test = load(data, "train"), load(data, "validation"), load(data, "test")
     images = np.concatenate([train[0], validation[0]])
     labels = np.concatenate([train[1], validation[1]])
     clock = EpochClock(test, target, stop=True)
-    reference.fit(images, labels, max_epochs or reference.EPOCHS, [clock])
+    reference.fit(images, labels, max_epochs or REFERENCE_MAX_EPOCHS, [clock])
     trained = int(len(labels) * (1 - reference.VALIDATION_SPLIT))
     say(f"  reference: test accuracy by epoch {clock.curve}, {sum(clock.seconds):.1f} s")
     return {
@@ -189,8 +190,16 @@ def reference_run(
         "total_s": round(sum(clock.seconds), 1),
         "epochs": len(clock.curve),
         "curve": clock.curve,
+        "epoch_s": [round(s, 2) for s in clock.seconds],
         "samples_per_s": round(trained / statistics.median(clock.seconds)),
     }
+
+
+# keras-io trains for 15 epochs, where its curve still creeps up past 99.1 %: on this
+# benchmark's machines it ended at 99.18 % and 99.19 %, so its time to 99.2 % was only a
+# bound. It trains on until it reaches the target, at most twice as long: its rate is
+# constant, so its first 15 epochs are keras-io's.
+REFERENCE_MAX_EPOCHS = 2 * reference.EPOCHS
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:

@@ -3,14 +3,21 @@
 Conv 32 3x3 relu, max-pool, Conv 64 3x3 relu, max-pool, flatten, dropout 0.5,
 Dense 10 softmax; Adam at Keras' default rate, categorical cross-entropy on
 one-hot labels, batch 128, validation_split 0.1, 15 epochs. Its reported test
-accuracy is 99.22%. The only change: it reads our normalized arrays (the same
-pixels scaled to [0, 1]) instead of calling `keras.datasets.mnist.load_data()`.
+accuracy is 99.22%. Two changes: it reads our normalized arrays (the same pixels
+scaled to [0, 1]) instead of calling `keras.datasets.mnist.load_data()`, and it takes
+its batches as our training does, from a seeded tf.data pipeline with autotuning off
+(`training.without_autotuning`), holding out the last 10% as `validation_split` does.
+Given the arrays, Keras' own pipeline started about two epochs in five 2 to 3 s late
+under TensorFlow 2.21; a speed-up over the reference is not to come from that.
 """
 
 from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
+
+from digits.training import without_autotuning
 
 BATCH_SIZE = 128
 EPOCHS = 15
@@ -44,12 +51,15 @@ def fit(
     keras.utils.set_random_seed(seed)
     model = build()
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    inputs, targets = np.expand_dims(images, -1), keras.utils.to_categorical(labels, 10)
+    cut = int(len(labels) * (1 - VALIDATION_SPLIT))
+    train = tf.data.Dataset.from_tensor_slices((inputs[:cut], targets[:cut]))
+    train = train.shuffle(cut, seed=seed, reshuffle_each_iteration=True).batch(BATCH_SIZE)
+    validation = tf.data.Dataset.from_tensor_slices((inputs[cut:], targets[cut:]))
     model.fit(
-        np.expand_dims(images, -1),
-        keras.utils.to_categorical(labels, 10),
-        batch_size=BATCH_SIZE,
+        without_autotuning(train),
         epochs=epochs,
-        validation_split=VALIDATION_SPLIT,
+        validation_data=without_autotuning(validation.batch(BATCH_SIZE)),
         callbacks=callbacks,
         verbose=0,
     )

@@ -314,6 +314,7 @@ def time_to_target(runs: list[dict], reference: dict) -> dict:
         "reference_s": theirs,
         "reference_epochs": reference["epochs"],
         "reference_curve": reference["curve"],
+        "reference_epoch_s": reference["epoch_s"],
         "speedup": round(theirs / ours, 2) if ours and theirs else None,
         # When the reference never reaches the target, its whole run bounds the speed-up.
         "speedup_at_least": round((theirs or reference["total_s"]) / ours, 2) if ours else None,

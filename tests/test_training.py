@@ -136,7 +136,8 @@ AUGMENTED = dataclasses.replace(
 
 
 def test_augmentation_changes_training_batches_the_same_way_every_run():
-    from digits.augmentation import augmenter, training_batches
+    from digits.augmentation import augmenter
+    from digits.training import training_batches
 
     config = AUGMENTED
     images, labels = data(32)

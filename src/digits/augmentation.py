@@ -1,7 +1,7 @@
 """More training data from the data we have: seeded random elastic distortions, shifts,
 rotations and zooms.
 
-Applied to training batches only (a `tf.data` pipeline feeding `fit`), never to the
+Applied to training batches only (`training.training_batches`, feeding `fit`), never to the
 validation or test images, and never part of the saved model. Keras' own random image
 layers do the affine part; the elastic distortion is Simard et al.'s (ICDAR 2003) on
 Keras' image ops. Seeded, they give the same batches on every run.
@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from digits.params import AugmentParams, TrainParams
+from digits.params import AugmentParams
 
 
 class ElasticDistortion(keras.layers.Layer):
@@ -99,17 +99,3 @@ def augmented(augment: keras.Sequential, images: tf.Tensor | np.ndarray) -> tf.T
     """A batch of (height, width) images, randomly changed by `augment`."""
     changed = augment(images[..., tf.newaxis], training=True)  # the layers want channels
     return tf.squeeze(changed, axis=-1)
-
-
-def training_batches(
-    config: TrainParams, images: np.ndarray, targets: np.ndarray, augment: keras.Sequential
-) -> tf.data.Dataset:
-    """Shuffled (seeded, anew each epoch) batches of (images, targets), each augmented."""
-
-    @tf.autograph.experimental.do_not_convert
-    def transform(batch: tf.Tensor, batch_targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return augmented(augment, batch), batch_targets
-
-    dataset = tf.data.Dataset.from_tensor_slices((images, targets))
-    dataset = dataset.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
-    return dataset.batch(config.batch_size).map(transform).prefetch(tf.data.AUTOTUNE)
