@@ -58,6 +58,7 @@ def fit(
     validation = tf.data.Dataset.from_tensor_slices((inputs[cut:], targets[cut:]))
     model.fit(
         without_autotuning(train),
+        shuffle=False,  # the pipeline shuffles
         epochs=epochs,
         validation_data=without_autotuning(validation.batch(BATCH_SIZE)),
         callbacks=callbacks,

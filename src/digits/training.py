@@ -127,6 +127,7 @@ def train(
     validation = (validation_data[0], keras.utils.to_categorical(validation_data[1], num_classes))
     model.fit(
         training_batches(config, images, targets, augment),
+        shuffle=False,  # the pipeline shuffles
         epochs=config.epochs,
         validation_data=without_autotuning(
             tf.data.Dataset.from_tensor_slices(validation).batch(config.batch_size)
