@@ -152,6 +152,24 @@ def test_augmentation_changes_training_batches_the_same_way_every_run():
     assert augmenter(TRAIN.augment, 0) is None  # the default: no augmentation
 
 
+def test_training_batches_cover_the_set_each_epoch_in_a_seeded_order_without_autotuning():
+    images, _ = data(40)
+    targets = np.arange(40)  # each batch's targets say which samples it holds
+
+    def epochs(count: int) -> list[np.ndarray]:
+        batches = training.training_batches(TINY, images, targets, augment=None)
+        # The autotuner's thread held up each epoch's start by seconds (README, Performance).
+        assert batches.options().autotune.enabled is False
+        return [np.concatenate([t.numpy() for _, t in batches]) for _ in range(count)]
+
+    first, second = epochs(2)
+    assert sorted(first) == sorted(second) == list(range(40))
+    assert not np.array_equal(first, second)  # shuffled anew each epoch
+    assert all(np.array_equal(a, b) for a, b in zip(epochs(2), (first, second), strict=True))
+    one = next(iter(training.training_batches(TINY, images, targets, augment=None)))
+    assert np.array_equal(one[0].numpy(), images[one[1].numpy()])  # images stay with targets
+
+
 def test_training_with_augmentation_is_reproducible_and_differs_from_without():
     augmented = AUGMENTED
     weights = [
