@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import os
 import re
 import shutil
@@ -22,6 +23,19 @@ from digits.datasets import MNIST
 from digits.preparation import scale
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+OUTPUTS = ("data", "models", "report", "results")  # every folder a stage writes into
+
+
+def digests(folder: Path, tops: tuple[str, ...] = OUTPUTS) -> dict[str, str]:
+    """sha256 of every file under `tops` in `folder`, hidden files included."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for top in tops
+        for path in sorted((folder / top).rglob("*"))
+        if path.is_file()
+    }
+
 
 # The real params, shrunk: a slice of the data and one epoch (no special code paths).
 SMALL = {

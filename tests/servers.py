@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from configobj import ConfigObj
+
 HOST = "127.0.0.1"
 SSHD = Path("/usr/sbin/sshd")
 PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without it
@@ -197,3 +199,12 @@ class SshServer(Server):
             url=f"ssh://{self.user}@{HOST}:{self.port}{self.stored(prefix)}",
             credentials={"keyfile": str(key or self.key)},
         )
+
+
+def configure_locally(repo: Path, name: str, options: dict[str, str], default=False) -> None:
+    """What `dvc remote add/modify/default --local` write, in one step (each call takes ~1 s)."""
+    config = ConfigObj(str(repo / ".dvc" / "config.local"))
+    config.setdefault(f'remote "{name}"', {}).update(options)
+    if default:
+        config.setdefault("core", {})["remote"] = name
+    config.write()

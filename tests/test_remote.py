@@ -9,7 +9,6 @@ goes away mid-push and wrong credentials fail loudly and leave nothing half-done
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
@@ -20,25 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from configobj import ConfigObj
 
-from conftest import dvc, environment, git, make_repo, run, stages_run, update_params
-from servers import Remote, S3Server, SshServer
+from conftest import digests, dvc, environment, git, make_repo, run, stages_run, update_params
+from servers import Remote, S3Server, SshServer, configure_locally
 
 pytestmark = [pytest.mark.remote, pytest.mark.pipeline]
 
-OUTPUTS = ("data", "models", "report", "results")  # every folder a stage writes into
 EXPERIMENT = "lower-lr"  # A's experiment, whose params a teammate later tries
-
-
-def digests(folder: Path, tops: tuple[str, ...] = OUTPUTS) -> dict[str, str]:
-    """sha256 of every file under `tops` in `folder`, hidden files included."""
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for top in tops
-        for path in sorted((folder / top).rglob("*"))
-        if path.is_file()
-    }
 
 
 def only(found: dict[str, str], tops: tuple[str, ...]) -> dict[str, str]:
@@ -49,15 +36,6 @@ def add_credentials(repo: Path, name: str, remote: Remote) -> None:
     """One person's credentials: .dvc/config.local, which DVC keeps out of Git."""
     for option, value in remote.credentials.items():
         dvc(repo, "remote", "modify", "--local", name, option, value)
-
-
-def configure_locally(repo: Path, name: str, options: dict[str, str], default=False) -> None:
-    """What `dvc remote add/modify/default --local` write, in one step (each call takes ~1 s)."""
-    config = ConfigObj(str(repo / ".dvc" / "config.local"))
-    config.setdefault(f'remote "{name}"', {}).update(options)
-    if default:
-        config.setdefault("core", {})["remote"] = name
-    config.write()
 
 
 def add_local_remote(repo: Path, name: str, remote: Remote) -> None:

@@ -36,15 +36,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from configobj import ConfigObj
 
-from conftest import dvc, environment, git, make_repo, run, stages_run
-from servers import Remote, S3Server
+from conftest import digests, dvc, environment, git, make_repo, run, stages_run
+from servers import Remote, S3Server, configure_locally
 from tuning import detached, experiments, queue_status, readme
 
 pytestmark = [pytest.mark.remote, pytest.mark.pipeline]
 
-OUTPUTS = ("data", "models", "report", "results")  # every folder a stage writes into
 REMOTE = "storage"  # the README's name for the team's DVC remote
 SHARES = {"a": "0.002,0.004", "b": "0.008,0.016"}  # the README's CI matrix of two machines
 BATCH_SIZES = (128, 256)  # range(128,257,128)
@@ -78,23 +76,6 @@ def audit(event, args):
 
 sys.addaudithook(audit)
 '''
-
-
-def digests(folder: Path, tops: tuple[str, ...] = OUTPUTS) -> dict[str, str]:
-    """sha256 of every file under `tops` in `folder`, hidden files included."""
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for top in tops
-        for path in sorted((folder / top).rglob("*"))
-        if path.is_file()
-    }
-
-
-def configure_locally(repo: Path, name: str, options: dict[str, str]) -> None:
-    """What `dvc remote modify --local` writes, in one step (each call takes ~1 s)."""
-    config = ConfigObj(str(repo / ".dvc" / "config.local"))
-    config.setdefault(f'remote "{name}"', {}).update(options)
-    config.write()
 
 
 def exp_refs(repo: Path, remote: str | None = None) -> dict[str, str]:
