@@ -43,6 +43,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def listening_inode(port: int) -> str | None:
+    """The inode of the socket listening on HOST:`port` (/proc/net/tcp), if any."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, state, inode = int(fields[1].split(":")[1], 16), fields[3], fields[9]
+        if local_port == port and state == "0A":  # 0A: LISTEN
+            return inode
+    return None
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below `pid` (sshd forks one per connection, in its own session)."""
     children: dict[int, list[int]] = {}
@@ -71,6 +81,7 @@ class Server:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.listened = False
         self.log = root / f"{self.name}.log"
         self.process: subprocess.Popen | None = None
 
@@ -78,20 +89,38 @@ class Server:
         raise NotImplementedError
 
     def start(self, **options: str) -> None:
+        """Start the server and wait until it listens. Until it first has, a port that
+        another process took after `free_port()` chose it (another test worker's server)
+        is given up for a new one; later starts keep the port the remotes point at."""
         if self.process is not None:
             raise RuntimeError(f"{self.name} is already running")
-        with self.log.open("a") as log:
-            self.process = subprocess.Popen(
-                self.command(**options), stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 15
+        for _ in range(1 if self.listened else 3):
+            with self.log.open("a") as log:
+                self.process = subprocess.Popen(
+                    self.command(**options), stdout=log, stderr=subprocess.STDOUT
+                )
+            if self.wait_until_listening():
+                self.listened = True
+                return
+            if self.listened or "address already in use" not in self.log.read_text().lower():
+                break
+            self.port = free_port()
+        raise RuntimeError(f"{self.name} exited at start:\n{self.log.read_text()}")
+
+    def wait_until_listening(self, seconds: float = 15) -> bool:
+        """True once this server's own socket listens on the port (not another process's);
+        False if the server exited first."""
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self.process = None
-                raise RuntimeError(f"{self.name} exited at start:\n{self.log.read_text()}")
-            with socket.socket() as probe:
-                if probe.connect_ex((HOST, self.port)) == 0:
-                    return
+                return False
+            socket_link = f"socket:[{listening_inode(self.port)}]"
+            for pid in [self.process.pid, *descendants(self.process.pid)]:
+                with contextlib.suppress(OSError):  # a process or descriptor just gone
+                    fds = Path(f"/proc/{pid}/fd")
+                    if any(os.readlink(fd) == socket_link for fd in fds.iterdir()):
+                        return True
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.name} did not listen on {HOST}:{self.port}")
@@ -155,12 +184,15 @@ class SshServer(Server):
         self.key = self.keygen("client")
         (root / "authorized_keys").write_text(Path(f"{self.key}.pub").read_text())
         self.config = root / "sshd_config"
+        self.host_key = self.keygen("host")
+
+    def write_config(self) -> None:
         self.config.write_text(
             f"Port {self.port}\n"
             f"ListenAddress {HOST}\n"
-            f"HostKey {self.keygen('host')}\n"
-            f"PidFile {root / 'sshd.pid'}\n"
-            f"AuthorizedKeysFile {root / 'authorized_keys'}\n"
+            f"HostKey {self.host_key}\n"
+            f"PidFile {self.root / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {self.root / 'authorized_keys'}\n"
             "StrictModes no\n"  # the keys live in a temporary folder
             "PasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\n"
@@ -189,6 +221,7 @@ class SshServer(Server):
         return path
 
     def command(self) -> list[str]:
+        self.write_config()  # with the port of this start
         return [str(SSHD), "-D", "-f", str(self.config), "-E", str(self.log)]
 
     def stored(self, prefix: str) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import digests, dvc, environment, git, make_repo, run, stages_run, update_params
-from servers import Remote, S3Server, SshServer, configure_locally
+from servers import HOST, Remote, S3Server, SshServer, configure_locally
 
 pytestmark = [pytest.mark.remote, pytest.mark.pipeline]
 
@@ -318,3 +319,19 @@ def test_wrong_credentials_fail_clearly_and_change_nothing(
     assert f"ERROR: failed to connect to {name} " in pull.stderr and message in pull.stderr
     assert not (b / "data/raw").exists() and not (b / "models/model.keras").exists()
     assert git(b, "status", "--porcelain") == ""
+
+
+def test_a_server_whose_port_was_taken_before_its_first_start_moves_to_another(tmp_path):
+    """Another xdist worker may bind the port that free_port() chose before the server does."""
+    with socket.socket() as squatter:
+        squatter.bind((HOST, 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        server = S3Server(tmp_path / "s3")
+        server.port = taken
+        server.start()
+        try:
+            assert server.port != taken
+            assert "address already in use" in server.log.read_text().lower()
+        finally:
+            server.stop()
