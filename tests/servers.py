@@ -102,7 +102,7 @@ class Server:
             if self.wait_until_listening():
                 self.listened = True
                 return
-            if self.listened or "address already in use" not in self.log.read_text().lower():
+            if "address already in use" not in self.log.read_text().lower():
                 break
             self.port = free_port()
         raise RuntimeError(f"{self.name} exited at start:\n{self.log.read_text()}")
@@ -115,15 +115,21 @@ class Server:
             if self.process.poll() is not None:
                 self.process = None
                 return False
-            socket_link = f"socket:[{listening_inode(self.port)}]"
-            for pid in [self.process.pid, *descendants(self.process.pid)]:
-                with contextlib.suppress(OSError):  # a process or descriptor just gone
-                    fds = Path(f"/proc/{pid}/fd")
-                    if any(os.readlink(fd) == socket_link for fd in fds.iterdir()):
-                        return True
+            inode = listening_inode(self.port)
+            if inode is not None and self.holds_socket(inode):
+                return True
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.name} did not listen on {HOST}:{self.port}")
+
+    def holds_socket(self, inode: str) -> bool:
+        """Whether this server or a process it started has socket `inode` open."""
+        for pid in [self.process.pid, *descendants(self.process.pid)]:
+            with contextlib.suppress(OSError):  # a process or descriptor just gone
+                fds = Path(f"/proc/{pid}/fd").iterdir()
+                if any(os.readlink(fd) == f"socket:[{inode}]" for fd in fds):
+                    return True
+        return False
 
     def stop(self) -> None:
         """Kill the server and every process it started (open connections die too)."""
