@@ -223,6 +223,13 @@ def recipes(project: Path, seeds: int, say, high: dict) -> tuple[dict, dict]:
                 "min": min(accuracies),
                 "training_s": [run["training_s"] for run in runs],
                 "curves": [run["curve"] for run in runs],
+                # What a recipe is chosen by (never the test set): after each epoch, and
+                # of the model as saved.
+                "validation_curves": [run["validation_curve"] for run in runs],
+                "validation_final": [run["final_validation_accuracy"] for run in runs],
+                "validation_mean": statistics.mean(
+                    run["final_validation_accuracy"] for run in runs
+                ),
                 "epoch_s": [run["epoch_s"] for run in runs],
                 "others_cpu_s": [run["others_cpu_s"] for run in runs],
             }
