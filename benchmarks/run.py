@@ -222,6 +222,7 @@ def recipes(project: Path, seeds: int, say, high: dict) -> tuple[dict, dict]:
                 "mean": statistics.mean(accuracies),
                 "min": min(accuracies),
                 "training_s": [run["training_s"] for run in runs],
+                "test_scoring_s": [run["scoring_s"] for run in runs],  # not in training_s
                 "curves": [run["curve"] for run in runs],
                 # What a recipe is chosen by (never the test set): after each epoch, and
                 # of the model as saved.
