@@ -96,17 +96,18 @@ def train_flops_per_sample(model: keras.Model) -> int:
 
 
 # The high-accuracy recipe (README, "The accuracy frontier"): a third convolution block,
-# padded convolutions and a wider dense layer, trained for 25 epochs (the default: 3) on
-# augmented batches, at its own peak rate and dropout (the default's until they changed
-# for its 3 epochs).
+# padded convolutions and a wider dense layer, trained for 16 epochs (the default: 3) on
+# augmented batches, at the default's peak rate and dropout, pinned here so that it stays
+# the recipe measured if the default's change. Chosen on the validation set over 16-epoch
+# variants (README).
 HIGH_ACCURACY = {
-    "epochs": 25,
-    "learning_rate": 0.004,
+    "epochs": 16,
+    "learning_rate": 0.008,
     "convnet": {
         "conv_filters": (32, 64, 128),
         "padding": "same",
         "dense_units": 256,
-        "dropout_rate": 0.3,
+        "dropout_rate": 0.1,
     },
     "augment": {"shift": 0.1, "rotation": 10.0, "zoom": 0.1},
 }
