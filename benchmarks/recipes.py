@@ -98,8 +98,8 @@ def train_flops_per_sample(model: keras.Model) -> int:
 # The high-accuracy recipe (README, "The accuracy frontier"): a third convolution block,
 # padded convolutions and a wider dense layer, trained for 16 epochs (the default: 3) on
 # augmented batches, at the default's peak rate and dropout, pinned here so that it stays
-# the recipe measured if the default's change. Chosen on the validation set over 16-epoch
-# variants (README).
+# the recipe measured if the default's rate or dropout change. Chosen on the validation
+# set among 16-epoch variants (README).
 HIGH_ACCURACY = {
     "epochs": 16,
     "learning_rate": 0.008,
