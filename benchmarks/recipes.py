@@ -60,12 +60,8 @@ class EpochClock(keras.callbacks.Callback):
         self.others_cpu_s.append(others)
         if logs and "val_accuracy" in logs:  # Keras' own pass over the validation split
             self.validation_curve.append(round(float(logs["val_accuracy"]), 4))
-        images, labels = self.test
-        if self.model.input_shape[-1] == 1 and images.ndim == 3:
-            images = images[..., None]
         scoring = time.perf_counter()
-        predicted = self.model.predict(images, batch_size=1000, verbose=0).argmax(axis=1)
-        self.curve.append(round(float(np.mean(predicted == labels)), 4))
+        self.curve.append(accuracy(self.model, self.test))
         self.scoring_s += time.perf_counter() - scoring
         if self.stop and self.curve[-1] >= self.target:
             self.model.stop_training = True
@@ -75,6 +71,16 @@ class EpochClock(keras.callbacks.Callback):
             if accuracy >= self.target:
                 return round(sum(self.seconds[: epoch + 1]), 1)
         return None
+
+
+def accuracy(model: keras.Model, split: tuple[np.ndarray, np.ndarray]) -> float:
+    """The share of `split`'s (images, labels) that `model` classifies right, to 4 places;
+    images gain a channel axis where the model wants one (the reference's)."""
+    images, labels = split
+    if model.input_shape[-1] == 1 and images.ndim == 3:
+        images = images[..., None]
+    predicted = model.predict(images, batch_size=1000, verbose=0).argmax(axis=1)
+    return round(float(np.mean(predicted == labels)), 4)
 
 
 def load(data: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -176,8 +182,6 @@ def accuracy_run(params: Path, data: Path, seed: int, target: float, changes: di
     # What a user's `dvc exp run` spends: fit (its validation passes included) and the
     # batch-norm settling, without the benchmark's scoring of the test set after each epoch.
     training_s = time.perf_counter() - started - clock.scoring_s
-    predicted = model.predict(test[0], batch_size=1000, verbose=0).argmax(axis=1)
-    validated = model.predict(validation[0], batch_size=1000, verbose=0).argmax(axis=1)
     return {
         "seed": seed,
         "curve": clock.curve,
@@ -188,8 +192,8 @@ def accuracy_run(params: Path, data: Path, seed: int, target: float, changes: di
         "scoring_s": round(clock.scoring_s, 1),
         # The model as saved: after training.settle_batch_norm, which the last
         # epoch's entries of the curves come before.
-        "final_accuracy": round(float(np.mean(predicted == test[1])), 4),
-        "final_validation_accuracy": round(float(np.mean(validated == validation[1])), 4),
+        "final_accuracy": accuracy(model, test),
+        "final_validation_accuracy": accuracy(model, validation),
         "time_to_target_s": clock.time_to_target(),
         "samples_per_s": len(train[1]) / statistics.median(clock.seconds),
         "train_flops_per_sample": train_flops_per_sample(model),
