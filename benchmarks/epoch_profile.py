@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 
 from digits import training
-from digits.models import build_model
+from digits.models import build_model, training_precision
 from digits.params import load_params
 from recipes import load
 
@@ -169,7 +169,7 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
     model = build_model(config, shape, 10, for_training=True)
     # The same network with Keras' own batch normalization, in the same precision.
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(config.precision)
+    keras.mixed_precision.set_global_policy(training_precision(config.precision))
     try:
         keras_norm = build_model(config, shape, 10)
     finally:

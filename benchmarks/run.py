@@ -93,7 +93,7 @@ def main() -> None:
     )
     cli.add_argument(
         "--precision",
-        choices=("float32", "mixed_bfloat16"),
+        choices=("float32", "mixed_bfloat16", "auto"),
         default="float32",
         help="train.precision of our recipe (the reference stays as written, float32)",
     )
@@ -111,6 +111,10 @@ def main() -> None:
         "precision": args.precision,
         "load": {"start": load()},
     }
+    if args.precision == "auto":  # what it becomes on this machine, with this --isa
+        from digits.models import training_precision
+
+        results["precision_applied"] = training_precision("auto")
     with tempfile.TemporaryDirectory(prefix="digits-benchmark-") as scratch:
         changes = {section: dict(values) for section, values in QUICK_PARAMS.items()}
         changes = changes if args.quick else {}
@@ -379,13 +383,20 @@ def machine_summary(machine_info: dict) -> str:
     return f"{machine_info['cpu']}, {machine_info['cores']} cores, {'+'.join(vector)}{capped}"
 
 
+def precision_summary(results: dict) -> str:
+    """E.g. "float32", or "auto (mixed_bfloat16 here)"."""
+    requested = results.get("precision", "float32")
+    applied = results.get("precision_applied")
+    return f"{requested} ({applied} here)" if applied else requested
+
+
 def table(results: dict) -> str:
     cold, noop = results["cold_repro"], results["noop_repro"]
     target, speed, accuracy = results["time_to_target"], results["throughput"], results["accuracy"]
     rows = [
         ("machine", machine_summary(results["machine"])),
         ("oneDNN instruction set", results["machine"].get("isa", "native")),
-        ("train.precision", results.get("precision", "float32")),
+        ("train.precision", precision_summary(results)),
     ]
     rows += [("load average (start, end)", f"{results['load']['start']} {results['load']['end']}")]
     rows += [("cold dvc repro, total", f"{cold['total_s']:.1f} s")]

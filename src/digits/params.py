@@ -38,7 +38,7 @@ from digits.schema_messages import first_problem
 Architecture = Literal["convnet", "mlp"]
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
 LrSchedule = Literal["constant", "cosine"]
-Precision = Literal["float32", "mixed_bfloat16"]
+Precision = Literal["float32", "mixed_bfloat16", "auto"]
 Padding = Literal["valid", "same"]
 ARCHITECTURES = get_args(Architecture)
 OPTIMIZERS = get_args(Optimizer)
@@ -220,7 +220,8 @@ class TrainParams:
         Precision,
         Field(
             description="Training maths: float32, or mixed_bfloat16 (float32 weights): "
-            "about 2x on CPUs with AMX and on GPUs, slow without bfloat16 units."
+            "about 2x on CPUs with AMX and on GPUs, slow without bfloat16 units; auto: "
+            "mixed_bfloat16 where the CPU or GPU has them, else float32."
         ),
     ]
 

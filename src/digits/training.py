@@ -15,7 +15,7 @@ from dvclive.keras import DVCLiveCallback
 
 from digits.augmentation import augmented, augmenter
 from digits.errors import InputError
-from digits.models import build_model, portable
+from digits.models import build_model, portable, training_precision
 from digits.params import TrainParams
 
 logger = logging.getLogger(__name__)
@@ -116,11 +116,12 @@ def train(
     steps = config.epochs * math.ceil(len(labels) / config.batch_size)
     compile_model(model, config, steps)
     logger.info(
-        "training %s (%d parameters) on %d samples for %d epochs",
+        "training %s (%d parameters) on %d samples for %d epochs in %s",
         model.name,
         model.count_params(),
         len(labels),
         config.epochs,
+        training_precision(config.precision),
     )
     targets = keras.utils.to_categorical(labels, num_classes)
     augment = augmenter(config.augment, config.seed)
