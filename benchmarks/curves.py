@@ -17,7 +17,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from run import machine_summary  # benchmarks/ is the script's folder
+from run import machine_summary, precision_summary  # benchmarks/ is the script's folder
 
 STYLES = ("solid", "dashed", "dotted")  # one per seed
 RECIPES = (("accuracy", "default", "tab:blue"), ("high_accuracy", "high-accuracy", "tab:red"))
@@ -55,7 +55,8 @@ def draw(results: dict, path: Path) -> None:
     axes.set_ylim(98.8, 99.8)
     axes.set_xlabel("training time, s (cumulative, epoch by epoch)")
     axes.set_ylabel("test accuracy, %")
-    axes.set_title(machine_summary(results["machine"]), fontsize=9)
+    title = f"{machine_summary(results['machine'])}, train.precision {precision_summary(results)}"
+    axes.set_title(title, fontsize=9)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="lower right")
     partial = path.with_name(f".{path.name}.partial")
