@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 
 import keras
@@ -12,6 +13,7 @@ import pytest
 from conftest import REPO_ROOT, run
 from digits import training
 from digits.errors import InputError
+from digits.models import training_precision
 from digits.params import load_params
 
 TRAIN = load_params(REPO_ROOT / "params.yaml").train
@@ -228,3 +230,15 @@ def test_bfloat16_training_is_reproducible_and_saves_a_float32_model():
     assert not all(np.array_equal(a, b) for a, b in zip(weights[0], weights[2], strict=True))
     assert {layer.dtype_policy.name for layer in models[0].layers} == {"float32"}
     assert all(weight.dtype == np.float32 for weight in weights[0])
+
+
+def test_auto_precision_trains_as_the_precision_it_resolves_to_and_logs_it(caplog):
+    convnet = dataclasses.replace(TINY, architecture="convnet", precision="auto")
+    applied = training_precision("auto")  # mixed_bfloat16 or float32, by the machine
+    with caplog.at_level(logging.INFO, logger="digits.training"):
+        auto = training.train(convnet, data(64), data(20, seed=1), 10, verbose=0)
+    assert f"for 2 epochs in {applied}" in caplog.text
+    named = dataclasses.replace(convnet, precision=applied)
+    same = training.train(named, data(64), data(20, seed=1), 10, verbose=0)
+    pairs = zip(auto.get_weights(), same.get_weights(), strict=True)
+    assert all(np.array_equal(a, b) for a, b in pairs)
