@@ -15,7 +15,7 @@ from dvclive.keras import DVCLiveCallback
 
 from digits.augmentation import augmented, augmenter
 from digits.errors import InputError
-from digits.models import build_model, portable, training_precision
+from digits.models import build_model, portable
 from digits.params import TrainParams
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def train(
         model.count_params(),
         len(labels),
         config.epochs,
-        training_precision(config.precision),
+        model.dtype_policy.name,  # the precision build_model applied
     )
     targets = keras.utils.to_categorical(labels, num_classes)
     augment = augmenter(config.augment, config.seed)
