@@ -38,16 +38,31 @@ class EpochClock(keras.callbacks.Callback):
     """Training seconds per epoch (test-set scoring excluded) and test accuracy after each,
     with the CPU seconds that other processes took meanwhile (None where unknown): an epoch
     that others slowed shows as such instead of passing for the recipe's cost. The seconds
-    spent scoring the test set (the benchmark's, not the recipe's) add up in `scoring_s`."""
+    spent scoring the test set (the benchmark's, not the recipe's) add up in `scoring_s`.
+
+    `matmul` holds the float32 matrix-multiply rate measured before the first epoch and
+    after each (`matmul_gflops(repeats=1)`, 0.4 s; its seconds add up in `probing_s`):
+    a shared machine's speed drifts by a third within minutes, so an epoch's throughput is
+    compared with the rate around it rather than with one measured minutes apart."""
 
     def __init__(self, test: tuple[np.ndarray, np.ndarray], target: float, stop: bool) -> None:
         super().__init__()
         self.test, self.target, self.stop = test, target, stop
+        self.matmul: list[float] = []
+        self.probing_s = 0.0
         self.seconds: list[float] = []
         self.others_cpu_s: list[float | None] = []
         self.curve: list[float] = []
         self.validation_curve: list[float] = []
         self.scoring_s = 0.0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.probe()
+
+    def probe(self) -> None:
+        started = time.perf_counter()
+        self.matmul.append(round(matmul_gflops(repeats=1), 1))
+        self.probing_s += time.perf_counter() - started
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.busy, self.cpu = busy_seconds(), time.process_time()
@@ -63,6 +78,7 @@ class EpochClock(keras.callbacks.Callback):
         scoring = time.perf_counter()
         self.curve.append(accuracy(self.model, self.test))
         self.scoring_s += time.perf_counter() - scoring
+        self.probe()
         if self.stop and self.curve[-1] >= self.target:
             self.model.stop_training = True
 
@@ -181,7 +197,7 @@ def accuracy_run(params: Path, data: Path, seed: int, target: float, changes: di
     model = training.train(config, train, validation, 10, [clock], verbose=0)
     # What a user's `dvc exp run` spends: fit (its validation passes included) and the
     # batch-norm settling, without the benchmark's scoring of the test set after each epoch.
-    training_s = time.perf_counter() - started - clock.scoring_s
+    training_s = time.perf_counter() - started - clock.scoring_s - clock.probing_s
     return {
         "seed": seed,
         "curve": clock.curve,
@@ -190,11 +206,13 @@ def accuracy_run(params: Path, data: Path, seed: int, target: float, changes: di
         "others_cpu_s": clock.others_cpu_s,
         "training_s": round(training_s, 1),
         "scoring_s": round(clock.scoring_s, 1),
+        "matmul_gflops": clock.matmul,
         # The model as saved: after training.settle_batch_norm, which the last
         # epoch's entries of the curves come before.
         "final_accuracy": accuracy(model, test),
         "final_validation_accuracy": accuracy(model, validation),
         "time_to_target_s": clock.time_to_target(),
+        "samples": len(train[1]),
         "samples_per_s": len(train[1]) / statistics.median(clock.seconds),
         "train_flops_per_sample": train_flops_per_sample(model),
     }
@@ -219,6 +237,7 @@ def reference_run(
         "curve": clock.curve,
         "epoch_s": [round(s, 2) for s in clock.seconds],
         "samples_per_s": round(trained / statistics.median(clock.seconds)),
+        "matmul_gflops": clock.matmul,
     }
 
 
@@ -230,9 +249,11 @@ REFERENCE_MAX_EPOCHS = 2 * reference.EPOCHS
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """Median float32 matrix-multiply rate of TensorFlow on this machine."""
-    a = tf.random.normal((size, size))
-    b = tf.random.normal((size, size))
+    """Median float32 matrix-multiply rate of TensorFlow on this machine, on operands drawn
+    from a generator of its own: TensorFlow's and NumPy's global ones, which training
+    draws from, stay untouched."""
+    generator = np.random.default_rng(0)
+    a, b = (tf.constant(generator.standard_normal((size, size), np.float32)) for _ in "ab")
     tf.matmul(a, b).numpy()
     rates = []
     for _ in range(repeats):

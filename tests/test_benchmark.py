@@ -22,6 +22,12 @@ def test_quick_benchmark_reports_every_section(tmp_path):
     assert 0 < sum(cold["stages_s"].values()) <= cold["total_s"]
     assert figures["noop_repro"]["ratio"] > 0
     assert figures["throughput"]["samples_per_s"] > 0 and figures["throughput"]["matmul_gflops"] > 0
+    speed, target = figures["throughput"], figures["time_to_target"]
+    around = speed["gflops"] / speed["share_of_matmul_around_epochs"]  # mean rate around it
+    # one seed, one epoch: the mean of the two probes around it, as the median of them
+    assert around == pytest.approx(target["default_matmul_gflops"], rel=0.02)
+    assert target["reference_matmul_gflops"] > 0
+    assert "around each epoch" in result.stdout and "matmul meanwhile" in result.stdout
     assert len(figures["accuracy"]["final"]) == 1 and 0 <= figures["accuracy"]["mean"] <= 1
     assert len(figures["time_to_target"]["reference_curve"]) == 1
     sweeps = figures["sweeps"]
