@@ -199,7 +199,7 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
         lambda: model.evaluate(
             validation[0],
             keras.utils.to_categorical(validation[1], 10),
-            batch_size=config.batch_size,
+            batch_size=training.VALIDATION_BATCH_SIZE,  # as fit's validation pass
             verbose=0,
         ),
         3,

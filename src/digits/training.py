@@ -75,6 +75,15 @@ def learning_rate(
     )
 
 
+# Training steps that one call into TensorFlow runs, and the validation pass's batch: how
+# the work is driven, not what it computes (the model's bytes and every logged metric but
+# the last bits of val_loss stay the same). Eight steps a call instead of one and batches
+# of 1,000 images instead of the training batch made an epoch of the default recipe 1.09x
+# as fast with oneDNN capped at AVX2, alternating in one process (README, Performance).
+STEPS_PER_EXECUTION = 8
+VALIDATION_BATCH_SIZE = 1000
+
+
 def compile_model(model: keras.Model, config: TrainParams, steps: int) -> keras.Model:
     """Compile `model` with `config`'s optimizer and schedule over `steps` training steps,
     cross-entropy with its label smoothing, and accuracy."""
@@ -82,6 +91,7 @@ def compile_model(model: keras.Model, config: TrainParams, steps: int) -> keras.
         optimizer=OPTIMIZERS[config.optimizer](learning_rate=learning_rate(config, steps)),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
     return model
 
@@ -131,7 +141,7 @@ def train(
         shuffle=False,  # the pipeline shuffles
         epochs=config.epochs,
         validation_data=without_autotuning(
-            tf.data.Dataset.from_tensor_slices(validation).batch(config.batch_size)
+            tf.data.Dataset.from_tensor_slices(validation).batch(VALIDATION_BATCH_SIZE)
         ),
         callbacks=list(callbacks),
         verbose=verbose,
