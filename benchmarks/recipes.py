@@ -41,7 +41,7 @@ class EpochClock(keras.callbacks.Callback):
     spent scoring the test set (the benchmark's, not the recipe's) add up in `scoring_s`.
 
     `matmul` holds the float32 matrix-multiply rate measured before the first epoch and
-    after each (`matmul_gflops(repeats=1)`, 0.4 s; its seconds add up in `probing_s`):
+    after each (`matmul_gflops(repeats=3)`, 1 s; its seconds add up in `probing_s`):
     a shared machine's speed drifts by a third within minutes, so an epoch's throughput is
     compared with the rate around it rather than with one measured minutes apart."""
 
@@ -61,7 +61,7 @@ class EpochClock(keras.callbacks.Callback):
 
     def probe(self) -> None:
         started = time.perf_counter()
-        self.matmul.append(round(matmul_gflops(repeats=1), 1))
+        self.matmul.append(round(matmul_gflops(repeats=3), 1))
         self.probing_s += time.perf_counter() - started
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:

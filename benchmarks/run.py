@@ -338,6 +338,8 @@ def time_to_target(runs: list[dict], reference: dict) -> dict:
             rate for run in runs for rate in run["matmul_gflops"]
         ),
         "reference_matmul_gflops": statistics.median(reference["matmul_gflops"]),
+        "default_matmul_probes": [run["matmul_gflops"] for run in runs],
+        "reference_matmul_probes": reference["matmul_gflops"],
     }
 
 
