@@ -162,9 +162,33 @@ def test_the_first_epochs_extra_cost_is_the_median_over_seeds(monkeypatch):
     from run import throughput
 
     def seed(epoch_s: list[float]) -> dict:
-        return {"samples_per_s": 100.0, "train_flops_per_sample": 1e6, "epoch_s": epoch_s}
+        return {
+            "samples": 100,
+            "samples_per_s": 100.0,
+            "train_flops_per_sample": 1e6,
+            "epoch_s": epoch_s,
+            "matmul_gflops": [1.0] * (len(epoch_s) + 1),
+        }
 
     machine = {"nominal_peak_gflops": 1.0}
     runs = [seed([3.0, 1.0, 1.2]), seed([2.5, 1.1, 1.0]), seed([9.0, 1.0, 1.0])]
     assert throughput(runs, 1.0, machine)["first_epoch_extra_s"] == 1.9  # 3.0 - 1.1
     assert throughput([seed([3.0])], 1.0, machine)["first_epoch_extra_s"] is None
+
+
+def test_throughput_compares_each_epoch_with_the_matmul_rate_around_it(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    from run import throughput
+
+    # 1,000 samples of 1 MFLOP: 1 GFLOP an epoch, so 1, 0.5 and 2 GFLOP/s; probes of 2
+    # before, then 1, 1 and 4 GFLOP/s after each epoch: around them 1.5, 1 and 2.5.
+    run = {
+        "samples": 1000,
+        "samples_per_s": 1000.0,
+        "train_flops_per_sample": 1e6,
+        "epoch_s": [1.0, 2.0, 0.5],
+        "matmul_gflops": [2.0, 1.0, 1.0, 4.0],
+    }
+    speed = throughput([run], 4.0, {"nominal_peak_gflops": 8.0})
+    assert speed["share_of_matmul_around_epochs"] == 0.667  # median of 1/1.5, 0.5/1, 2/2.5
+    assert speed["share_of_matmul"] == 0.25  # 1 GFLOP/s at the median epoch, against 4
