@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import multiprocessing
 import os
 import statistics
@@ -249,11 +250,8 @@ REFERENCE_MAX_EPOCHS = 2 * reference.EPOCHS
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """Median float32 matrix-multiply rate of TensorFlow on this machine, on operands drawn
-    from a generator of its own: TensorFlow's and NumPy's global ones, which training
-    draws from, stay untouched."""
-    generator = np.random.default_rng(0)
-    a, b = (tf.constant(generator.standard_normal((size, size), np.float32)) for _ in "ab")
+    """Median float32 matrix-multiply rate of TensorFlow on this machine."""
+    a, b = matmul_operands(size)
     tf.matmul(a, b).numpy()
     rates = []
     for _ in range(repeats):
@@ -263,3 +261,13 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
         product.numpy()
         rates.append(4 * 2 * size**3 / (time.perf_counter() - started) / 1e9)
     return statistics.median(rates)
+
+
+@functools.cache
+def matmul_operands(size: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Two `size` x `size` float32 matrices, drawn once per process (a probe after every
+    epoch reuses them) from a generator of their own: TensorFlow's and NumPy's global
+    ones, which training draws from, stay untouched."""
+    generator = np.random.default_rng(0)
+    a, b = (tf.constant(generator.standard_normal((size, size), np.float32)) for _ in "ab")
+    return a, b
