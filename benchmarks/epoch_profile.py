@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 
 from digits import training
-from digits.models import build_model, training_precision
+from digits.models import build_model, precision_policy, training_precision
 from digits.params import load_params
 from recipes import load
 
@@ -57,7 +57,7 @@ def median_seconds(work: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-class EpochClock(keras.callbacks.Callback):
+class FitAndFixedBatchClock(keras.callbacks.Callback):
     """Seconds of each epoch of a fit and, right after each, of as many compiled train steps
     on one fixed batch (no input pipeline): pairs taken moments apart, so that the load
     of the machine weighs on both alike."""
@@ -168,12 +168,8 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
     shape, total_steps = images.shape[1:], steps * config.epochs
     model = build_model(config, shape, 10, for_training=True)
     # The same network with Keras' own batch normalization, in the same precision.
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(training_precision(config.precision))
-    try:
+    with precision_policy(training_precision(config.precision)):
         keras_norm = build_model(config, shape, 10)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     for each in (model, keras_norm):
         training.compile_model(each, config, total_steps)
     by_kind: dict[str, float] = {}
@@ -185,7 +181,7 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
 
     batch = (tf.constant(images[: config.batch_size]), tf.constant(labels[: config.batch_size]))
     step, keras_step = step_seconds([model, keras_norm], batch)
-    clock = EpochClock(batch, steps)
+    clock = FitAndFixedBatchClock(batch, steps)
     # The training stage's own input pipeline.
     batches = training.training_batches(config, images, labels, augment=None)
     model.fit(batches, shuffle=False, epochs=4, verbose=0, callbacks=[clock])

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from digits.training import without_autotuning
+from digits.training import shuffled_batches, without_autotuning
 
 BATCH_SIZE = 128
 EPOCHS = 15
@@ -53,8 +53,7 @@ def fit(
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     inputs, targets = np.expand_dims(images, -1), keras.utils.to_categorical(labels, 10)
     cut = int(len(labels) * (1 - VALIDATION_SPLIT))
-    train = tf.data.Dataset.from_tensor_slices((inputs[:cut], targets[:cut]))
-    train = train.shuffle(cut, seed=seed, reshuffle_each_iteration=True).batch(BATCH_SIZE)
+    train = shuffled_batches(inputs[:cut], targets[:cut], BATCH_SIZE, seed)
     validation = tf.data.Dataset.from_tensor_slices((inputs[cut:], targets[cut:]))
     model.fit(
         without_autotuning(train),

@@ -8,9 +8,10 @@ default, chosen for accuracy per second on a small CPU.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,18 @@ def build_model(
     `portable` turns that into the plain float32 model that is saved."""
     if not for_training:
         return _network(config, image_shape, num_classes, layers.BatchNormalization)
-    previous = keras.mixed_precision.global_policy()
-    # Taken by each layer built.
-    keras.mixed_precision.set_global_policy(training_precision(config.precision))
-    try:
+    with precision_policy(training_precision(config.precision)):
         return _network(config, image_shape, num_classes, FusedBatchNormalization)
+
+
+@contextlib.contextmanager
+def precision_policy(name: str) -> Iterator[None]:
+    """Keras' global dtype policy set to `name` (float32, mixed_bfloat16) while the block
+    runs, restored after it: each layer built in the block takes it."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
 

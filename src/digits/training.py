@@ -163,12 +163,19 @@ def training_batches(
     def transform(batch: tf.Tensor, batch_targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return augmented(augment, batch), batch_targets
 
-    dataset = tf.data.Dataset.from_tensor_slices((images, targets))
-    dataset = dataset.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(config.batch_size)
+    dataset = shuffled_batches(images, targets, config.batch_size, config.seed)
     if augment is not None:
         dataset = dataset.map(transform)
     return without_autotuning(dataset)
+
+
+def shuffled_batches(
+    images: np.ndarray, targets: np.ndarray, batch_size: int, seed: int
+) -> tf.data.Dataset:
+    """Batches of (images, targets) from a seeded shuffle of the whole set, anew each epoch."""
+    dataset = tf.data.Dataset.from_tensor_slices((images, targets))
+    dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size)
 
 
 def without_autotuning(batches: tf.data.Dataset) -> tf.data.Dataset:
