@@ -38,8 +38,10 @@ def busy_seconds() -> float | None:
 class EpochClock(keras.callbacks.Callback):
     """Training seconds per epoch (test-set scoring excluded) and test accuracy after each,
     with the CPU seconds that other processes took meanwhile (None where unknown): an epoch
-    that others slowed shows as such instead of passing for the recipe's cost. The seconds
-    spent scoring the test set (the benchmark's, not the recipe's) add up in `scoring_s`.
+    that others slowed shows as such instead of passing for the recipe's cost. `cpu_s`
+    holds this process's own CPU seconds per epoch: an epoch that took longer on as many
+    of them met a slower machine; one that took longer on fewer waited. The seconds spent
+    scoring the test set (the benchmark's, not the recipe's) add up in `scoring_s`.
 
     `matmul` holds the float32 matrix-multiply rate measured before the first epoch and
     after each (`matmul_gflops(repeats=3)`, 1 s; its seconds add up in `probing_s`):
@@ -53,6 +55,7 @@ class EpochClock(keras.callbacks.Callback):
         self.probing_s = 0.0
         self.seconds: list[float] = []
         self.others_cpu_s: list[float | None] = []
+        self.cpu_s: list[float] = []
         self.curve: list[float] = []
         self.validation_curve: list[float] = []
         self.scoring_s = 0.0
@@ -74,6 +77,7 @@ class EpochClock(keras.callbacks.Callback):
         busy, cpu = busy_seconds(), time.process_time()
         others = None if busy is None else max(0.0, round(busy - self.busy - (cpu - self.cpu), 1))
         self.others_cpu_s.append(others)
+        self.cpu_s.append(round(cpu - self.cpu, 2))
         if logs and "val_accuracy" in logs:  # Keras' own pass over the validation split
             self.validation_curve.append(round(float(logs["val_accuracy"]), 4))
         scoring = time.perf_counter()
@@ -205,6 +209,7 @@ def accuracy_run(params: Path, data: Path, seed: int, target: float, changes: di
         "validation_curve": clock.validation_curve,
         "epoch_s": [round(s, 2) for s in clock.seconds],
         "others_cpu_s": clock.others_cpu_s,
+        "epoch_cpu_s": clock.cpu_s,
         "training_s": round(training_s, 1),
         "scoring_s": round(clock.scoring_s, 1),
         "matmul_gflops": clock.matmul,
@@ -237,6 +242,7 @@ def reference_run(
         "epochs": len(clock.curve),
         "curve": clock.curve,
         "epoch_s": [round(s, 2) for s in clock.seconds],
+        "epoch_cpu_s": clock.cpu_s,
         "samples_per_s": round(trained / statistics.median(clock.seconds)),
         "matmul_gflops": clock.matmul,
     }

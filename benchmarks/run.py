@@ -323,10 +323,13 @@ def time_to_target(runs: list[dict], reference: dict) -> dict:
         "default_s": ours,
         "default_per_seed_s": [run["time_to_target_s"] for run in runs],
         "default_epoch_s": [run["epoch_s"] for run in runs],
+        # The training process's own CPU seconds in each epoch, beside its seconds.
+        "default_epoch_cpu_s": [run["epoch_cpu_s"] for run in runs],
         "reference_s": theirs,
         "reference_epochs": reference["epochs"],
         "reference_curve": reference["curve"],
         "reference_epoch_s": reference["epoch_s"],
+        "reference_epoch_cpu_s": reference["epoch_cpu_s"],
         "speedup": round(theirs / ours, 2) if ours and theirs else None,
         # When the reference never reaches the target, its whole run bounds the speed-up.
         "speedup_at_least": round((theirs or reference["total_s"]) / ours, 2) if ours else None,

@@ -2,6 +2,7 @@
 figure; the recipe benchmark's figure shows each seed's curve."""
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -27,6 +28,13 @@ def test_quick_benchmark_reports_every_section(tmp_path):
     # one seed, one epoch: the mean of the two probes around it, as the median of them
     assert around == pytest.approx(target["default_matmul_gflops"], rel=0.02)
     assert target["reference_matmul_gflops"] > 0
+    # the process's own CPU seconds in each epoch, each no more than its cores could give
+    for seconds, cpu in (
+        (target["default_epoch_s"][0], target["default_epoch_cpu_s"][0]),
+        (target["reference_epoch_s"], target["reference_epoch_cpu_s"]),
+    ):
+        assert len(cpu) == len(seconds)
+        assert all(0 < c <= s * os.cpu_count() + 0.1 for s, c in zip(seconds, cpu, strict=True))
     assert "around each epoch" in result.stdout and "matmul meanwhile" in result.stdout
     assert len(figures["accuracy"]["final"]) == 1 and 0 <= figures["accuracy"]["mean"] <= 1
     assert len(figures["time_to_target"]["reference_curve"]) == 1
