@@ -1,12 +1,16 @@
 """Stage evaluate: score the model on the test set; write metrics and per-sample predictions."""
 
-from digits import entry, evaluation, models, storage
+from digits import batches, entry, evaluation, models, storage
 
 
 def main(args, params):
     test = storage.load_npz(args.test, ("images", "labels"))
     model = models.load_model(args.model)
-    probabilities = model.predict(test["images"], batch_size=params.evaluate.batch_size, verbose=0)
+    # Batches without tf.data's autotuning: Keras' own pipeline for arrays autotunes, and
+    # its spent iterator then waits for the autotuner (batches.without_autotuning).
+    probabilities = model.predict(
+        batches.in_order(test["images"], params.evaluate.batch_size), verbose=0
+    )
     storage.write_json(args.metrics, evaluation.summarize(test["labels"], probabilities))
     predicted = probabilities.argmax(axis=1)
     storage.write_text(args.predictions, evaluation.predictions_csv(test["labels"], predicted))

@@ -13,6 +13,7 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
+from digits import batches
 from digits.augmentation import augmented, augmenter
 from digits.errors import InputError
 from digits.models import build_model, portable
@@ -140,9 +141,7 @@ def train(
         training_batches(config, images, targets, augment),
         shuffle=False,  # the pipeline shuffles
         epochs=config.epochs,
-        validation_data=without_autotuning(
-            tf.data.Dataset.from_tensor_slices(validation).batch(VALIDATION_BATCH_SIZE)
-        ),
+        validation_data=batches.in_order(validation, VALIDATION_BATCH_SIZE),
         callbacks=list(callbacks),
         verbose=verbose,
     )
@@ -163,35 +162,10 @@ def training_batches(
     def transform(batch: tf.Tensor, batch_targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return augmented(augment, batch), batch_targets
 
-    dataset = shuffled_batches(images, targets, config.batch_size, config.seed)
+    dataset = batches.shuffled(images, targets, config.batch_size, config.seed)
     if augment is not None:
         dataset = dataset.map(transform)
-    return without_autotuning(dataset)
-
-
-def shuffled_batches(
-    images: np.ndarray, targets: np.ndarray, batch_size: int, seed: int
-) -> tf.data.Dataset:
-    """Batches of (images, targets) from a seeded shuffle of the whole set, anew each epoch."""
-    dataset = tf.data.Dataset.from_tensor_slices((images, targets))
-    dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size)
-
-
-def without_autotuning(batches: tf.data.Dataset) -> tf.data.Dataset:
-    """`batches`, prefetched two ahead, with tf.data's autotuning off.
-
-    The autotuner's thread sleeps between rounds for ever longer (seconds, late in an
-    epoch), and TensorFlow 2.21 deletes a spent iterator only once that sleep ends: with
-    it on, about two epochs in five started 2 to 3 s late (0.05 s otherwise) at 7 s an
-    epoch, the validation pass ended 0.6 s late as often, and the high-accuracy recipe's
-    19 s epochs now and then took 38 s. These pipelines are cheap without it (0.13 s a
-    full epoch of training batches); their order, and so the model's bytes, do not
-    depend on it.
-    """
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return batches.prefetch(2).with_options(options)
+    return batches.without_autotuning(dataset)
 
 
 # Training images whose statistics replace batch normalization's moving averages.
@@ -221,9 +195,9 @@ def settle_batch_norm(
     if not norms:
         return
     momenta = [layer.momentum for layer in norms]
-    batches = [images[start : start + batch_size] for start in range(0, len(images), batch_size)]
+    chunks = [images[start : start + batch_size] for start in range(0, len(images), batch_size)]
     try:
-        for index, batch in enumerate(batches):
+        for index, batch in enumerate(chunks):
             for layer in norms:  # a running mean over batches: weight index / (index + 1)
                 layer.momentum = index / (index + 1)
             model(batch if augment is None else augmented(augment, batch), training=True)
