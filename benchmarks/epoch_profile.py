@@ -24,7 +24,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from digits import training
+from digits import batches, training
 from digits.models import build_model, precision_policy, training_precision
 from digits.params import load_params
 from recipes import load
@@ -183,23 +183,20 @@ def profile(params: Path, data: Path, repeats: int = 15) -> dict:
     step, keras_step = step_seconds([model, keras_norm], batch)
     clock = FitAndFixedBatchClock(batch, steps)
     # The training stage's own input pipeline.
-    batches = training.training_batches(config, images, labels, augment=None)
-    model.fit(batches, shuffle=False, epochs=4, verbose=0, callbacks=[clock])
+    training_set = training.training_batches(config, images, labels, augment=None)
+    model.fit(training_set, shuffle=False, epochs=4, verbose=0, callbacks=[clock])
     # The first epoch also builds the pipeline: the rest are the norm.
     epoch = statistics.median(clock.seconds[1:])
     pipeline = statistics.median(
         fit - fixed
         for fit, fixed in zip(clock.seconds[1:], clock.fixed_batch_seconds[1:], strict=True)
     )
-    validate = median_seconds(
-        lambda: model.evaluate(
-            validation[0],
-            keras.utils.to_categorical(validation[1], 10),
-            batch_size=training.VALIDATION_BATCH_SIZE,  # as fit's validation pass
-            verbose=0,
-        ),
-        3,
+    # The validation pass as fit makes it: the same batches, through the same pipeline.
+    validation_batches = batches.in_order(
+        (validation[0], keras.utils.to_categorical(validation[1], 10)),
+        training.VALIDATION_BATCH_SIZE,
     )
+    validate = median_seconds(lambda: model.evaluate(validation_batches, verbose=0), 3)
     kernels = kernel_seconds(model, batch)
     kernel_total = sum(kernels.values())
     layer_total = sum(by_kind.values())
