@@ -1,6 +1,7 @@
 """Stage evaluate: score the model on the test set; write metrics and per-sample predictions."""
 
-from digits import batches, entry, evaluation, models, storage
+from digits import entry, evaluation, models, storage
+from digits.batches import in_order
 
 
 def main(args, params):
@@ -8,9 +9,7 @@ def main(args, params):
     model = models.load_model(args.model)
     # Batches without tf.data's autotuning: Keras' own pipeline for arrays autotunes, and
     # its spent iterator then waits for the autotuner (batches.without_autotuning).
-    probabilities = model.predict(
-        batches.in_order(test["images"], params.evaluate.batch_size), verbose=0
-    )
+    probabilities = model.predict(in_order(test["images"], params.evaluate.batch_size), verbose=0)
     storage.write_json(args.metrics, evaluation.summarize(test["labels"], probabilities))
     predicted = probabilities.argmax(axis=1)
     storage.write_text(args.predictions, evaluation.predictions_csv(test["labels"], predicted))
