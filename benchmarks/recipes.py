@@ -19,7 +19,7 @@ import tensorflow as tf
 import yaml
 
 import reference
-from digits import storage, training
+from digits import batches, storage, training
 from digits.params import load_params
 
 
@@ -100,7 +100,7 @@ def accuracy(model: keras.Model, split: tuple[np.ndarray, np.ndarray]) -> float:
     images, labels = split
     if model.input_shape[-1] == 1 and images.ndim == 3:
         images = images[..., None]
-    predicted = model.predict(images, batch_size=1000, verbose=0).argmax(axis=1)
+    predicted = model.predict(batches.in_order(images, 1000), verbose=0).argmax(axis=1)
     return round(float(np.mean(predicted == labels)), 4)
 
 

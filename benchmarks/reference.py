@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from digits.batches import shuffled, without_autotuning
+from digits.batches import in_order, shuffled, without_autotuning
 
 BATCH_SIZE = 128
 EPOCHS = 15
@@ -54,12 +53,11 @@ def fit(
     inputs, targets = np.expand_dims(images, -1), keras.utils.to_categorical(labels, 10)
     cut = int(len(labels) * (1 - VALIDATION_SPLIT))
     train = shuffled(inputs[:cut], targets[:cut], BATCH_SIZE, seed)
-    validation = tf.data.Dataset.from_tensor_slices((inputs[cut:], targets[cut:]))
     model.fit(
         without_autotuning(train),
         shuffle=False,  # the pipeline shuffles
         epochs=epochs,
-        validation_data=without_autotuning(validation.batch(BATCH_SIZE)),
+        validation_data=in_order((inputs[cut:], targets[cut:]), BATCH_SIZE),
         callbacks=callbacks,
         verbose=0,
     )
