@@ -51,7 +51,7 @@ def test_a_convnet_too_deep_for_the_image_is_refused():
 
 def test_same_padding_keeps_each_convolutions_side():
     convnet = dataclasses.replace(
-        TRAIN.convnet, conv_filters=(8, 8, 8), kernel_size=5, padding="same"
+        TRAIN.convnet, conv_filters=(8, 8, 8), kernel_size=5, padding="same", stem="pooled"
     )
     model = models.build_model(dataclasses.replace(TRAIN, convnet=convnet), (28, 28), 10)
     sides = [
@@ -59,6 +59,23 @@ def test_same_padding_keeps_each_convolutions_side():
     ]
     assert sides == [28, 14, 7]  # valid padding: 24, 8 and nothing (the test above)
     assert model.get_layer("flatten").output.shape[-1] == 3 * 3 * 8
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_a_strided_stem_is_one_convolution_giving_the_pooled_blocks_side(padding):
+    def network(stem: str) -> keras.Model:
+        convnet = dataclasses.replace(TRAIN.convnet, conv_filters=(8, 8), stem=stem, padding=padding)
+        return models.build_model(dataclasses.replace(TRAIN, convnet=convnet), (28, 28), 10)
+
+    pooled, strided = network("pooled"), network("strided")
+    first = strided.get_layer("conv_1")
+    assert (first.kernel_size, first.strides) == ((4, 4), (2, 2))  # kernel_size 3, plus one
+    assert pooled.get_layer("conv_1").kernel_size == (3, 3)
+    names = {layer.name for layer in strided.layers}
+    assert "pool_1" not in names and "pool_2" in names
+    for name in ("norm_1", "flatten"):  # after the first block, and before the dense layer
+        assert strided.get_layer(name).output.shape == pooled.get_layer(name).output.shape
+    assert strided.get_layer("norm_1").output.shape[1] == (13 if padding == "valid" else 14)
 
 
 def test_saving_twice_gives_the_same_bytes_and_loads_back(tmp_path):

@@ -40,6 +40,7 @@ Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
 LrSchedule = Literal["constant", "cosine"]
 Precision = Literal["float32", "mixed_bfloat16", "auto"]
 Padding = Literal["valid", "same"]
+Stem = Literal["pooled", "strided"]
 ARCHITECTURES = get_args(Architecture)
 OPTIMIZERS = get_args(Optimizer)
 LR_SCHEDULES = get_args(LrSchedule)
@@ -122,7 +123,8 @@ class MlpParams:
 
 @_section
 class ConvnetParams:
-    """Per filter count: conv, 2x2 max-pool, batch norm, relu; then dense, dropout, Dense(10)."""
+    """Per filter count: conv, 2x2 max-pool, batch norm, relu (with `stem: strided`, the first
+    block's conv and pool are one conv of stride 2); then dense, dropout, Dense(10)."""
 
     conv_filters: Annotated[
         _ListOf[Annotated[StrictInt, Field(ge=1)]],
@@ -136,6 +138,14 @@ class ConvnetParams:
         Field(
             description="valid: each convolution trims kernel_size - 1 pixels off the side; "
             "same: it pads the image with zeros to keep its side."
+        ),
+    ]
+    stem: Annotated[
+        Stem,
+        Field(
+            description="pooled: the first block as the others, a convolution then 2x2 "
+            "max-pooling; strided: one convolution of stride 2 with kernels of side "
+            "kernel_size + 1 in their place, which sees the same pixels at less cost."
         ),
     ]
     dense_units: Annotated[StrictInt, Field(ge=1, description="Units of the dense layer.")]
