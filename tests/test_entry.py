@@ -94,3 +94,29 @@ def test_ctrl_c_while_a_stage_imports_its_libraries_gives_one_line(tmp_path, sta
     assert result.stderr.splitlines() == [
         f"interrupted: {stage}.py stopped; no partly written file was left"
     ]
+
+
+def test_the_collector_skips_the_imports_and_the_exit_but_runs_during_the_work(tmp_path):
+    """Importing entry pauses Python's cyclic garbage collector; `run` freezes what the
+    imports made, turns the collector on for `main`, and freezes again before exit."""
+    script = tmp_path / "stage.py"
+    script.write_text(
+        "import gc\n"
+        "from digits import entry\n"
+        "print('imports', gc.isenabled())\n"
+        "def main(args, params):\n"
+        "    print('work', gc.isenabled(), gc.get_freeze_count() > 0)\n"
+        "    global made\n"
+        "    made = [[] for _ in range(1000)]\n"
+        "    gc.collect()\n"
+        "    print('collected', gc.get_freeze_count())\n"
+        "entry.run(main, entry.parser(None))\n"
+        "print('exit', gc.get_freeze_count())\n"
+    )
+    result = run(
+        [sys.executable, str(script), "--params", str(REPO_ROOT / "params.yaml")], tmp_path
+    )
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    assert lines["imports"] == "False"
+    assert lines["work"] == "True True"
+    assert int(lines["exit"]) >= int(lines["collected"]) + 1000  # the work's lists, frozen
