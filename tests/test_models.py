@@ -64,7 +64,9 @@ def test_same_padding_keeps_each_convolutions_side():
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_a_strided_stem_is_one_convolution_giving_the_pooled_blocks_side(padding):
     def network(stem: str) -> keras.Model:
-        convnet = dataclasses.replace(TRAIN.convnet, conv_filters=(8, 8), stem=stem, padding=padding)
+        convnet = dataclasses.replace(
+            TRAIN.convnet, conv_filters=(8, 8), stem=stem, padding=padding
+        )
         return models.build_model(dataclasses.replace(TRAIN, convnet=convnet), (28, 28), 10)
 
     pooled, strided = network("pooled"), network("strided")
