@@ -45,7 +45,8 @@ def test_a_convnet_too_deep_for_the_image_is_refused():
     config = dataclasses.replace(
         TRAIN, convnet=dataclasses.replace(TRAIN.convnet, conv_filters=(8, 8, 8), kernel_size=5)
     )
-    with pytest.raises(InputError, match="3 blocks of 5x5 convolution .* shrink a 28x28 image"):
+    message = r"3 blocks of 5x5 convolution \(valid padding, strided stem\) .* shrink a 28x28 image"
+    with pytest.raises(InputError, match=message):
         models.build_model(config, (28, 28), 10)
 
 

@@ -229,7 +229,8 @@ def _check_convnet_fits(config: TrainParams, image_shape: tuple[int, int]) -> No
             raise InputError(
                 f"train.convnet: {len(convnet.conv_filters)} blocks of "
                 f"{convnet.kernel_size}x{convnet.kernel_size} convolution ({convnet.padding} "
-                f"padding) and 2x2 pooling shrink a {image_shape[0]}x{image_shape[1]} image "
+                f"padding, {convnet.stem} stem) and 2x2 pooling shrink a "
+                f"{image_shape[0]}x{image_shape[1]} image "
                 "to nothing; use fewer conv_filters, a smaller kernel_size or padding: same"
             )
 
