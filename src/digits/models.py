@@ -116,17 +116,21 @@ def _network(
         momentum = config.convnet.batch_norm_momentum
         # Named layers: the same names however many models a process builds.
         for block, filters in enumerate(config.convnet.conv_filters, start=1):
-            if block == 1 and config.convnet.stem == "strided":
-                # One convolution of stride 2 whose kernels span the pixels that a pooled
-                # block's 2x2 window of convolutions spans: the same output side, without the
-                # full-resolution map that the first block's convolution, pooling and their
-                # gradients pass through (README, Performance).
-                x = _convolution(config, filters, block, config.convnet.kernel_size + 1, 2)(x)
-            else:
+            kernel_size, strides, pooled = _block_layout(
+                config.convnet.kernel_size, config.convnet.stem, block
+            )
+            x = layers.Conv2D(
+                filters,
+                kernel_size,
+                strides=strides,
+                padding=config.convnet.padding,
+                use_bias=False,  # the batch normalization after it has its own offset
+                name=f"conv_{block}",
+            )(x)
+            if pooled:
                 # Pooling before normalization and ReLU gives the same kind of block at a
                 # quarter of their cost (max-pooling commutes with ReLU): it trains twice as
                 # fast on a CPU.
-                x = _convolution(config, filters, block, config.convnet.kernel_size, 1)(x)
                 x = layers.MaxPooling2D(name=f"pool_{block}")(x)
             x = normalization(momentum=momentum, name=f"norm_{block}")(x)
             x = layers.ReLU(name=f"relu_{block}")(x)
@@ -142,17 +146,16 @@ def _network(
     return keras.Model(inputs, outputs, name=config.architecture)
 
 
-def _convolution(
-    config: TrainParams, filters: int, block: int, kernel_size: int, strides: int
-) -> layers.Conv2D:
-    return layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=strides,
-        padding=config.convnet.padding,
-        use_bias=False,  # the batch normalization after it has its own offset
-        name=f"conv_{block}",
-    )
+def _block_layout(kernel_size: int, stem: str, block: int) -> tuple[int, int, bool]:
+    """A convolution block's (kernel side, stride, whether 2x2 max-pooling follows).
+
+    With `stem: strided` the first block is one convolution of stride 2 whose kernels
+    span the pixels that a pooled block's 2x2 window of convolutions spans: the same
+    output side, without the full-resolution map that the first block's convolution,
+    pooling and their gradients pass through (README, Performance)."""
+    if block == 1 and stem == "strided":
+        return kernel_size + 1, 2, False
+    return kernel_size, 1, True
 
 
 class FusedBatchNormalization(layers.BatchNormalization):
@@ -218,13 +221,15 @@ def portable(model: keras.Model) -> keras.Model:
 
 def _check_convnet_fits(config: TrainParams, image_shape: tuple[int, int]) -> None:
     convnet = config.convnet
-    valid = convnet.padding == "valid"
     side = min(image_shape)
     for block in range(1, len(convnet.conv_filters) + 1):
-        if block == 1 and convnet.stem == "strided":  # kernel_size + 1, stride 2
-            side = (side - convnet.kernel_size - 1) // 2 + 1 if valid else (side + 1) // 2
-        else:  # kernel_size, stride 1, then 2x2 pooling
-            side = (side - (convnet.kernel_size - 1 if valid else 0)) // 2
+        kernel_size, strides, pooled = _block_layout(convnet.kernel_size, convnet.stem, block)
+        if convnet.padding == "valid":  # Keras' output side for each padding
+            side = (side - kernel_size) // strides + 1
+        else:
+            side = -(-side // strides)
+        if pooled:
+            side //= 2
         if side < 1:
             raise InputError(
                 f"train.convnet: {len(convnet.conv_filters)} blocks of "
