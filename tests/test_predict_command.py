@@ -199,6 +199,35 @@ def test_top_k_as_text_and_csv(tmp_path, capsys, trained_model, digits):
 
 def test_the_commands_are_installed_with_the_project():
     scripts = {e.name: e.value for e in importlib.metadata.entry_points(group="console_scripts")}
-    assert scripts["digits-predict"] == "digits.cli.predict:main"
-    assert scripts["digits-export"] == "digits.cli.export:main"
+    assert scripts["digits-predict"] == "digits.cli.predict:installed"
+    assert scripts["digits-export"] == "digits.cli.export:installed"
     assert Path(COMMAND).is_file()
+
+
+def test_the_installed_commands_pause_the_collector_for_their_imports_and_exit(tmp_path):
+    """`console` pauses Python's cyclic garbage collector until `heavy_imports` ends, then
+    freezes what the imports made and turns it on for the work, and freezes again before
+    exit; `main` called directly, as tests call it, leaves the collector alone."""
+    script = tmp_path / "command.py"
+    script.write_text(
+        "import gc\n"
+        "from digits.cli import console, heavy_imports\n"
+        "def main():\n"
+        "    print('imports', gc.isenabled(), gc.get_freeze_count())\n"
+        "    with heavy_imports():\n"
+        "        import json\n"
+        "    print('work', gc.isenabled(), gc.get_freeze_count() > 0)\n"
+        "    global made\n"
+        "    made = [[] for _ in range(1000)]\n"
+        "    gc.collect()\n"
+        "    print('collected', gc.get_freeze_count())\n"
+        "    return 3\n"
+        "main()\n"
+        "print('status', console(main), gc.get_freeze_count())\n"
+    )
+    lines = run([sys.executable, str(script)], tmp_path).stdout.splitlines()
+    assert lines[:3] == ["imports True 0", "work True False", "collected 0"]
+    assert lines[3:5] == ["imports False 0", "work True True"]
+    collected = int(lines[5].split()[1])
+    status, frozen = lines[6].split()[1:]
+    assert status == "3" and int(frozen) >= collected + 1000  # the work's lists, frozen

@@ -1,17 +1,20 @@
 """Console commands installed with the package: `digits-predict` and `digits-export`.
 
 Each command's `main(argv)` returns its exit status, so tests can call it; only
-these entry points configure logging and print.
+these entry points configure logging and print. The installed command runs it
+through `console`, which spares it the garbage collector's passes over
+TensorFlow's objects, as `digits.entry` spares the stages.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tqdm import tqdm
@@ -47,6 +50,42 @@ def configure_logging(verbose: bool) -> None:
 def error(message: str) -> None:
     """One line on stderr (around any progress bar)."""
     tqdm.write(f"error: {message}", file=sys.stderr)
+
+
+def console(main: Callable[[], int]) -> int:
+    """Run a command's `main()` as the installed command: Python's cyclic garbage
+    collector paused until TensorFlow has been imported (`heavy_imports`) and frozen out
+    of the interpreter's pass at exit.
+
+    Each full pass walks every object Python tracks, about 600,000 once TensorFlow is
+    imported: paused, the import is faster, and frozen (`gc.freeze`), the exit too
+    (README, Performance). `main` called directly, as tests do, keeps the collector as
+    it finds it.
+    """
+    global _collector_paused
+    gc.disable()
+    _collector_paused = True
+    try:
+        return main()
+    finally:
+        gc.freeze()  # the pass at exit skips it all
+
+
+_collector_paused = False  # by `console`, until `heavy_imports` ends
+
+
+@contextlib.contextmanager
+def heavy_imports() -> Iterator[None]:
+    """Import TensorFlow (and what uses it) in the block: quietly (`quiet_native_stderr`);
+    under `console`, what the imports made is then frozen and the collector turned back on
+    for the work."""
+    global _collector_paused
+    with quiet_native_stderr():
+        yield
+    if _collector_paused:
+        gc.freeze()
+        gc.enable()
+        _collector_paused = False
 
 
 @contextlib.contextmanager

@@ -21,8 +21,9 @@ from digits.cli import (
     OK,
     command_parser,
     configure_logging,
+    console,
     error,
-    quiet_native_stderr,
+    heavy_imports,
 )
 from digits.errors import InputError
 
@@ -42,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging(verbose=True)
-    with quiet_native_stderr():
+    with heavy_imports():
         from digits import models, serving  # imports TensorFlow: only once the arguments are good
     try:
         model = models.load_model(args.model)
@@ -53,5 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     return OK
 
 
+def installed() -> int:
+    """The installed command (pyproject.toml's project.scripts)."""
+    return console(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(installed())

@@ -31,8 +31,9 @@ from digits.cli import (
     SOME_FAILED,
     command_parser,
     configure_logging,
+    console,
     error,
-    quiet_native_stderr,
+    heavy_imports,
 )
 from digits.errors import InputError
 
@@ -98,7 +99,7 @@ def as_csv(result: prediction.Prediction) -> str:
 
 def checked_model(path: Path, top: int):
     """The model, checked to take 28x28 images and to know at least `top` classes."""
-    with quiet_native_stderr():
+    with heavy_imports():
         from digits import models  # imports TensorFlow: only once the arguments are good
 
     model = models.load_model(path)
@@ -152,5 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     return SOME_FAILED if failed else OK
 
 
+def installed() -> int:
+    """The installed command (pyproject.toml's project.scripts)."""
+    return console(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(installed())
