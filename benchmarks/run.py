@@ -275,14 +275,7 @@ def load() -> list[float]:
 
 def machine(args: argparse.Namespace) -> dict:
     cores = len(os.sched_getaffinity(0))
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpuinfo = first_cpu(Path("/proc/cpuinfo").read_text())
     versions = {}
     for package in ("tensorflow", "keras", "dvc", "dvclive", "numpy"):
         try:
@@ -291,16 +284,13 @@ def machine(args: argparse.Namespace) -> dict:
             versions[package] = version(package if package != "tensorflow" else "tensorflow-cpu")
         except Exception:
             versions[package] = None
-    flags = next(
-        (
-            line.split(":", 1)[1].split()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("flags")
-        ),
-        [],
-    )
+    flags = cpuinfo.get("flags", "").split()
     return {
-        "cpu": model,
+        "cpu": cpuinfo.get("model name", platform.processor()),
+        # Two CPUs of one name can differ (family and model tell AMD's Zen 3 from Zen 4,
+        # and the caches differ): a run is compared with another only if these match.
+        "cpu_family_model_stepping": [cpuinfo.get(k) for k in ("cpu family", "model", "stepping")],
+        "caches_kib": caches(),
         # What TensorFlow's kernels can use: raw speed differs about 2x between these.
         "vector_extensions": sorted(f for f in flags if f.startswith(("avx", "amx", "fma"))),
         "cores": cores,
@@ -312,6 +302,27 @@ def machine(args: argparse.Namespace) -> dict:
         "python": platform.python_version(),
         "versions": versions,
     }
+
+
+def first_cpu(cpuinfo: str) -> dict[str, str]:
+    """The fields of the first processor in the text of /proc/cpuinfo."""
+    fields = (line.partition(":") for line in cpuinfo.split("\n\n")[0].splitlines())
+    return {key.strip(): value.strip() for key, _, value in fields}
+
+
+def caches(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> dict[str, int]:
+    """The first CPU's caches in KiB by name (L1d, L1i, L2, L3), as Linux lists them."""
+    sizes = {}
+    for index in sorted(root.glob("index*")):
+        try:
+            level, kind, size = (
+                (index / name).read_text().strip() for name in ("level", "type", "size")
+            )
+        except OSError:
+            continue
+        suffix = {"Data": "d", "Instruction": "i"}.get(kind, "")
+        sizes[f"L{level}{suffix}"] = int(size.rstrip("K"))
+    return sizes
 
 
 def time_to_target(runs: list[dict], reference: dict) -> dict:

@@ -165,6 +165,36 @@ def test_a_run_capped_at_avx2_says_so_beside_the_machine(monkeypatch):
     assert machine_summary(capped) == "Some CPU, 2 cores, AVX2+AVX-512+AMX, oneDNN capped at AVX2"
 
 
+def test_the_machine_is_named_by_its_first_cpus_family_model_and_caches(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    from run import caches, first_cpu
+
+    cpuinfo = (
+        "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n\n"
+        "processor\t: 1\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n"
+    )
+    assert first_cpu(cpuinfo) == {
+        "processor": "0",
+        "cpu family": "25",
+        "model": "17",
+        "model name": "AMD EPYC",
+    }
+    for number, (level, kind, size) in enumerate(
+        [
+            ("1", "Data", "48K"),
+            ("1", "Instruction", "32K"),
+            ("2", "Unified", "2048K"),
+            ("3", "Unified", "32768K"),
+        ]
+    ):
+        index = tmp_path / f"index{number}"
+        index.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", size)):
+            (index / name).write_text(value + "\n")
+    (tmp_path / "index4").mkdir()  # unreadable: left out
+    assert caches(tmp_path) == {"L1d": 48, "L1i": 32, "L2": 2048, "L3": 32768}
+
+
 def test_the_first_epochs_extra_cost_is_the_median_over_seeds(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
     from run import throughput
