@@ -52,6 +52,9 @@ def error(message: str) -> None:
     tqdm.write(f"error: {message}", file=sys.stderr)
 
 
+_collector_paused = False  # by `console`, until `heavy_imports` ends
+
+
 def console(main: Callable[[], int]) -> int:
     """Run a command's `main()` as the installed command: Python's cyclic garbage
     collector paused until TensorFlow has been imported (`heavy_imports`) and frozen out
@@ -69,9 +72,6 @@ def console(main: Callable[[], int]) -> int:
         return main()
     finally:
         gc.freeze()  # the pass at exit skips it all
-
-
-_collector_paused = False  # by `console`, until `heavy_imports` ends
 
 
 @contextlib.contextmanager
