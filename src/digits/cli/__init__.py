@@ -58,12 +58,8 @@ _collector_paused = False  # by `console`, until `heavy_imports` ends
 def console(main: Callable[[], int]) -> int:
     """Run a command's `main()` as the installed command: Python's cyclic garbage
     collector paused until TensorFlow has been imported (`heavy_imports`) and frozen out
-    of the interpreter's pass at exit.
-
-    Each full pass walks every object Python tracks, about 600,000 once TensorFlow is
-    imported: paused, the import is faster, and frozen (`gc.freeze`), the exit too
-    (README, Performance). `main` called directly, as tests do, keeps the collector as
-    it finds it.
+    of the interpreter's pass at exit, as `digits.entry` does for the stages (why: its
+    docstring). `main` called directly, as tests do, keeps the collector as it finds it.
     """
     global _collector_paused
     gc.disable()
