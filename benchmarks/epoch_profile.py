@@ -25,8 +25,9 @@ import keras
 import tensorflow as tf
 
 from digits import batches, training
-from digits.models import build_model, precision_policy, training_precision
+from digits.models import build_model
 from digits.params import load_params
+from digits.precision import precision_policy, training_precision
 from recipes import load
 
 KINDS = {

@@ -112,7 +112,7 @@ def main() -> None:
         "load": {"start": load()},
     }
     if args.precision == "auto":  # what it becomes on this machine, with this --isa
-        from digits.models import training_precision
+        from digits.precision import training_precision
 
         results["precision_applied"] = training_precision("auto")
     with tempfile.TemporaryDirectory(prefix="digits-benchmark-") as scratch:

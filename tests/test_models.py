@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT
-from digits import models
+from digits import models, precision
 from digits.errors import InputError
 from digits.params import load_params
 
@@ -148,46 +148,17 @@ def test_a_model_trained_fused_is_saved_as_keras_own_layers(tmp_path):
     assert "Fused" not in (tmp_path / "model.keras").read_bytes().decode("latin-1")
 
 
-AMD_ZEN4 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f avx512bw avx512_bf16 avx512_vnni\n"
-SAPPHIRE_RAPIDS = "flags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n"
-SKYLAKE = "flags\t\t: avx2 fma avx512f avx512bw avx512vl\n"
-
-
-@pytest.mark.parametrize(
-    ("cpuinfo", "environ", "expected"),
-    [
-        (AMD_ZEN4, {}, True),
-        (SAPPHIRE_RAPIDS, {}, True),
-        (SKYLAKE, {}, False),  # AVX-512 without bfloat16: oneDNN would emulate it
-        (AMD_ZEN4, {"ONEDNN_MAX_CPU_ISA": "AVX2"}, False),  # capped below its units
-        (AMD_ZEN4, {"ONEDNN_MAX_CPU_ISA": "avx512_core"}, False),
-        (AMD_ZEN4, {"DNNL_MAX_CPU_ISA": "AVX2"}, False),  # oneDNN's older name
-        (SAPPHIRE_RAPIDS, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, True),
-        (SAPPHIRE_RAPIDS, {"ONEDNN_MAX_CPU_ISA": "ALL"}, True),
-        ("processor\t: 0\nFeatures\t: fp asimd bf16\n", {}, False),  # Arm: not judged
-        (None, {}, False),  # no /proc/cpuinfo (macOS, Windows)
-    ],
-)
-def test_a_cpu_has_bfloat16_where_its_flags_list_the_units_and_onednn_may_use_them(
-    tmp_path, cpuinfo, environ, expected
-):
-    path = tmp_path / "cpuinfo"
-    if cpuinfo is not None:
-        path.write_text(cpuinfo)
-    assert models.cpu_has_bfloat16(path, environ) is expected
-
-
 def test_auto_precision_is_bfloat16_exactly_where_this_machine_has_the_units():
-    assert models.training_precision("float32") == "float32"
-    assert models.training_precision("mixed_bfloat16") == "mixed_bfloat16"
+    assert precision.training_precision("float32") == "float32"
+    assert precision.training_precision("mixed_bfloat16") == "mixed_bfloat16"
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         capability = tf.config.experimental.get_device_details(gpus[0])["compute_capability"]
         has_units = tuple(capability) >= (8, 0)
     else:
-        has_units = models.cpu_has_bfloat16()
+        has_units = precision.cpu_has_bfloat16()
     expected = "mixed_bfloat16" if has_units else "float32"
-    assert models.training_precision("auto") == expected
+    assert precision.training_precision("auto") == expected
     config = dataclasses.replace(TRAIN, precision="auto")
     trained = models.build_model(config, (28, 28), 10, for_training=True)
     assert trained.get_layer("conv_1").dtype_policy.name == expected

@@ -13,8 +13,8 @@ import pytest
 from conftest import REPO_ROOT, run
 from digits import training
 from digits.errors import InputError
-from digits.models import training_precision
 from digits.params import load_params
+from digits.precision import training_precision
 
 TRAIN = load_params(REPO_ROOT / "params.yaml").train
 TINY = dataclasses.replace(TRAIN, architecture="mlp", epochs=2, batch_size=16)

@@ -1,6 +1,6 @@
 """Train, evaluate and report a Keras digit classifier through a DVC pipeline.
 
-Importing the package imports nothing heavy: only `digits.models` and
+Importing the package imports nothing heavy: only `digits.models`, `digits.precision` and
 `digits.training` pull in TensorFlow, so download, normalize and report start fast.
 
 The one setting made here: TensorFlow's C++ log level defaults to 3, which hides

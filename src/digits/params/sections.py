@@ -1,24 +1,15 @@
-"""The one typed schema of `params.yaml`, checked before any stage does work.
+"""The sections of `params.yaml`, one frozen pydantic dataclass each, and `Params`, the whole.
 
-Every section is a frozen pydantic dataclass: unknown keys are refused, types are
-strict (text is never read as a number, a bool never as an integer; an integer
-is fine where a number is expected), and each field declares its bounds or
-choices and a description. `load_params` turns the first problem into a
-one-line `ParamsError` that names the key and says what is allowed, so a typo
-passed with `dvc exp run -S` fails before training. That line is worded from
-the models' JSON Schema, the one editors check `params.yaml` against as you
-type; after changing a model, regenerate `params.schema.json`:
-
-    python -m digits.params --schema params.schema.json
+Unknown keys are refused, types are strict (text is never read as a number, a bool never as
+an integer; an integer is fine where a number is expected), and each field declares its
+bounds or choices and a description: the JSON Schema that editors check the file against
+is generated from these classes (`digits.params.loading`).
 """
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar
 
-import yaml
 from pydantic import (
     BeforeValidator,
     ConfigDict,
@@ -26,14 +17,10 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    TypeAdapter,
-    ValidationError,
 )
 from pydantic.dataclasses import dataclass
 
 from digits.datasets import DATASETS as KNOWN_DATASETS
-from digits.errors import InputError
-from digits.schema_messages import first_problem
 
 Architecture = Literal["convnet", "mlp"]
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
@@ -41,21 +28,12 @@ LrSchedule = Literal["constant", "cosine"]
 Precision = Literal["float32", "mixed_bfloat16", "auto"]
 Padding = Literal["valid", "same"]
 Stem = Literal["pooled", "strided"]
-ARCHITECTURES = get_args(Architecture)
-OPTIMIZERS = get_args(Optimizer)
-LR_SCHEDULES = get_args(LrSchedule)
-PRECISIONS = get_args(Precision)
 DATASETS = tuple(KNOWN_DATASETS)
-SCHEMA_COMMAND = "python -m digits.params --schema params.schema.json"
 
 # A section: a frozen dataclass (so `dataclasses.replace` and `asdict` work) that refuses
 # unknown keys. Strictness is on each field (StrictInt...): a strict dataclass would
 # refuse the mappings that YAML gives.
 _section = dataclass(frozen=True, config=ConfigDict(extra="forbid"))
-
-
-class ParamsError(InputError):
-    """params.yaml is missing, unreadable or does not match the schema."""
 
 
 def _as_tuple(value: Any) -> Any:
@@ -266,46 +244,3 @@ class Params:
     train: TrainParams
     evaluate: EvaluateParams
     report: ReportParams
-
-
-_ADAPTER = TypeAdapter(Params)
-
-
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate the whole params file; raise ParamsError naming the bad key."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: file not found; run from the repository root") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        raise ParamsError(f"{path}: YAML syntax error{where}: {problem}") from None
-    try:
-        return _ADAPTER.validate_python(raw)
-    except ValidationError as error:
-        raise ParamsError(f"{path}: {first_problem(error.errors(), json_schema())}") from None
-
-
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema of params.yaml: valid as draft 2020-12 and as draft-07 alike."""
-    comment = f"Generated from the models in src/digits/params.py by: {SCHEMA_COMMAND}"
-    return {"$comment": comment, **_ADAPTER.json_schema()}
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m digits.params --schema PATH`: write the JSON Schema of params.yaml."""
-    cli = argparse.ArgumentParser(
-        prog="python -m digits.params", description="Write the JSON Schema of params.yaml."
-    )
-    cli.add_argument("--schema", type=Path, required=True, help="the file (params.schema.json)")
-    args = cli.parse_args(argv)
-    from digits import storage  # here: it loads NumPy, which checking params.yaml does not need
-
-    storage.write_json(args.schema, json_schema())
-
-
-if __name__ == "__main__":
-    main()
