@@ -126,7 +126,7 @@ def train_flops_per_sample(model: keras.Model) -> int:
 # padded convolutions and a wider dense layer, trained for 16 epochs (the default: 4) on
 # augmented batches, at the default's peak rate and dropout and with a pooled first block
 # (the default's is strided), pinned here so that it stays the recipe measured if the
-# default's change. Chosen on the validation set among 16-epoch variants (README).
+# default's change. Chosen on the validation set among 16-epoch variants (benchmarks/README.md).
 HIGH_ACCURACY = {
     "epochs": 16,
     "learning_rate": 0.008,
@@ -182,7 +182,7 @@ def accuracy_runs(
 
     Each seed trains in a process of its own, as `dvc exp run` trains each experiment:
     one process training the high-accuracy recipe seed after seed took 503, 658 and 760
-    seconds for the same work (README, The accuracy frontier)."""
+    seconds for the same work (benchmarks/README.md)."""
     recipe(params, changes)  # a bad change is refused here, not in the first child
     spawn = multiprocessing.get_context("spawn")
     runs = []

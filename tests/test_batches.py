@@ -11,7 +11,7 @@ def test_in_order_batches_keep_the_order_and_cut_tuples_alike_without_autotuning
     images = np.arange(10 * 4, dtype=np.float32).reshape(10, 2, 2)
     labels = np.arange(10)
     alone = batches.in_order(images, 4)
-    # A spent iterator of an autotuned pipeline waits for the autotuner (README, Performance).
+    # A spent iterator of an autotuned pipeline waits for the autotuner (benchmarks/README.md).
     assert alone.options().autotune.enabled is False
     assert [len(batch) for batch in alone] == [4, 4, 2]
     assert np.array_equal(np.concatenate([batch.numpy() for batch in alone]), images)

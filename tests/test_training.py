@@ -119,7 +119,7 @@ def test_settling_batch_norm_sets_the_statistics_of_the_final_weights():
 
 def test_batch_norm_settles_on_the_images_as_training_changed_them():
     """A network trained on augmented batches normalizes by their statistics, not by those
-    of plain digits (README, The accuracy frontier)."""
+    of plain digits (benchmarks/README.md)."""
     import keras
 
     inputs = keras.Input((4, 4))
@@ -160,7 +160,7 @@ def test_training_batches_cover_the_set_each_epoch_in_a_seeded_order_without_aut
 
     def epochs(count: int) -> list[np.ndarray]:
         batches = training.training_batches(TINY, images, targets, augment=None)
-        # The autotuner's thread held up each epoch's start by seconds (README, Performance).
+        # The autotuner's thread held up each epoch's start by seconds (benchmarks/README.md).
         assert batches.options().autotune.enabled is False
         return [np.concatenate([t.numpy() for _, t in batches]) for _ in range(count)]
 

@@ -8,7 +8,7 @@ KeyboardInterrupt traceback from deep inside TensorFlow.
 Importing it also pauses Python's cyclic garbage collector until `run` starts the
 work. Each full pass of the collector walks every object Python tracks, and
 TensorFlow's import makes about 600,000 of them: its passes cost 0.8 s of the
-import, and the pass at exit 1.1 s (README, Performance). `run` moves what the
+import, and the pass at exit 1.1 s (benchmarks/README.md). `run` moves what the
 imports made into the permanent generation (`gc.freeze`), which no pass walks, and
 turns the collector back on for the work; it freezes what the work made before the
 process exits. What this gives up: the few cycles of garbage that the imports leave

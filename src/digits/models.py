@@ -92,7 +92,7 @@ def _block_layout(kernel_size: int, stem: str, block: int) -> tuple[int, int, bo
     With `stem: strided` the first block is one convolution of stride 2 whose kernels
     span the pixels that a pooled block's 2x2 window of convolutions spans: the same
     output side, without the full-resolution map that the first block's convolution,
-    pooling and their gradients pass through (README, Performance)."""
+    pooling and their gradients pass through (benchmarks/README.md)."""
     if block == 1 and stem == "strided":
         return kernel_size + 1, 2, False
     return kernel_size, 1, True

@@ -80,7 +80,7 @@ def learning_rate(
 # the work is driven, not what it computes (the model's bytes and every logged metric but
 # the last bits of val_loss stay the same). Eight steps a call instead of one and batches
 # of 1,000 images instead of the training batch made an epoch of the default recipe 1.09x
-# as fast with oneDNN capped at AVX2, alternating in one process (README, Performance).
+# as fast with oneDNN capped at AVX2, alternating in one process (benchmarks/README.md).
 STEPS_PER_EXECUTION = 8
 VALIDATION_BATCH_SIZE = 1000
 
