@@ -14,11 +14,16 @@ turns the collector back on for the work; it freezes what the work made before t
 process exits. What this gives up: the few cycles of garbage that the imports leave
 are never collected, and the finalizers of cycles left at exit do not run. Every
 stage has written and renamed its outputs by then.
+
+And it holds back stderr (`digits.notices`) until `run` starts the work, a stop signal
+comes or the process ends: the notices that TensorFlow's import writes whatever its log
+level are dropped, and anything else written meanwhile (a traceback, a warning) shows.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import logging
 import os
@@ -26,7 +31,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from digits import storage
+from digits import notices, storage
 from digits.errors import InputError
 from digits.params import Params, load_params
 
@@ -42,6 +47,7 @@ def _stop_handler(program: str) -> Callable[[int, object], None]:
     """
 
     def stop(signum: int, frame: object) -> None:
+        notices.release()
         storage.remove_temporaries()
         line = f"{STOP_SIGNALS[signum]}: {program} stopped; no partly written file was left\n"
         os.write(sys.stderr.fileno(), line.encode())
@@ -56,8 +62,16 @@ def _install_stop_handlers() -> None:
         signal.signal(number, _stop_handler(program))
 
 
+def _release_notices_first(*exception: object) -> None:
+    notices.release()
+    sys.__excepthook__(*exception)
+
+
 _install_stop_handlers()
 gc.disable()  # until `run` starts the work (above)
+notices.hold()  # until `run` starts the work, a stop signal, a traceback or the exit
+sys.excepthook = _release_notices_first
+atexit.register(notices.release)
 
 
 def parser(description: str | None) -> argparse.ArgumentParser:
@@ -75,6 +89,7 @@ def run(main: Callable[[argparse.Namespace, Params], None], cli: argparse.Argume
     so in one line and exits with status 130 or 143. Anything else is a bug and
     keeps its traceback.
     """
+    notices.release()
     gc.freeze()
     gc.enable()
     args = cli.parse_args()

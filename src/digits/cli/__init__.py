@@ -12,12 +12,13 @@ import argparse
 import contextlib
 import gc
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tqdm import tqdm
+
+from digits import notices
 
 # Exit statuses shared by the commands.
 OK = 0
@@ -72,32 +73,13 @@ def console(main: Callable[[], int]) -> int:
 
 @contextlib.contextmanager
 def heavy_imports() -> Iterator[None]:
-    """Import TensorFlow (and what uses it) in the block: quietly (`quiet_native_stderr`);
-    under `console`, what the imports made is then frozen and the collector turned back on
-    for the work."""
+    """Import TensorFlow (and what uses it) in the block, its notices on stderr dropped
+    (`digits.notices`); under `console`, what the imports made is then frozen and the
+    collector turned back on for the work."""
     global _collector_paused
-    with quiet_native_stderr():
+    with notices.held():
         yield
     if _collector_paused:
         gc.freeze()
         gc.enable()
         _collector_paused = False
-
-
-@contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Hide what native libraries write straight to file descriptor 2 inside the block.
-
-    TensorFlow prints an informational oneDNN notice on import whatever
-    TF_CPP_MIN_LOG_LEVEL says; the commands' stderr is kept for their own
-    one-line errors. Python exceptions raised in the block still show.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
