@@ -19,8 +19,8 @@ import tempfile
 from collections.abc import Iterator
 
 NOTICES = re.compile(
-    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|I\d{4} [\d:.]+ +\d+ port\.cc:\d+\] oneDNN custom operations are on\. .*"
+    rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    rb"|I\d{4} [\d:.]+ +\d+ port\.cc:\d+\] oneDNN custom operations are on\. .*"
 )
 
 _held: tuple[int, int] | None = None  # (the saved descriptor 2, the anonymous file's)
@@ -53,9 +53,8 @@ def release() -> None:
     while chunk := os.read(file, 1 << 16):
         chunks.append(chunk)
     os.close(file)
-    lines = b"".join(chunks).decode(errors="replace").splitlines(keepends=True)
-    kept = "".join(line for line in lines if not NOTICES.fullmatch(line.rstrip("\r\n")))
-    data = kept.encode()
+    lines = b"".join(chunks).splitlines(keepends=True)
+    data = b"".join(line for line in lines if not NOTICES.fullmatch(line.rstrip(b"\r\n")))
     while data:
         data = data[os.write(2, data) :]
 
