@@ -35,9 +35,9 @@ def table_rows(heading: str) -> list[list[str]]:
 def shown(text: str) -> list[tuple[float, int]]:
     """Each number in `text`, with the decimals it is printed to."""
     found = []
-    for token in NUMBER.findall(text):
-        token = token.replace(",", "")
-        found.append((float(token), len(token.partition(".")[2])))
+    for written in NUMBER.findall(text):
+        digits = written.replace(",", "")
+        found.append((float(digits), len(digits.partition(".")[2])))
     return found
 
 
