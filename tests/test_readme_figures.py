@@ -36,8 +36,8 @@ def shown(text: str) -> list[tuple[float, int]]:
     """Each number in `text`, with the decimals it is printed to."""
     found = []
     for written in NUMBER.findall(text):
-        digits = written.replace(",", "")
-        found.append((float(digits), len(digits.partition(".")[2])))
+        plain = written.replace(",", "")
+        found.append((float(plain), len(plain.partition(".")[2])))
     return found
 
 
