@@ -527,6 +527,7 @@ def sweep_rows(sweeps: dict) -> list[tuple[str, str]]:
         ("  per experiment (1 job)", f"{cost['wall_s']} s, of which DVC {cost['dvc_s']} s"),
         ("  stage start-up", f"{cost['stage_startup_total_s']} s {cost['stage_startup_s']}"),
         ("  model bytes depend on threads", str(sweeps["model_bytes_depend_on_threads"]["differ"])),
+        ("  workers killed after `dvc queue stop`", str(sweeps.get("workers_left", "-"))),
     ]
     return rows
 

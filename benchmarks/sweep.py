@@ -20,6 +20,8 @@ experiment costs beyond its own work.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -179,6 +181,7 @@ def sweeps(project: Path, size: int = 4) -> dict:
             "stage_startup_total_s": round(sum(startup.values()), 2),
         },
         "model_bytes_depend_on_threads": _threads_matter(project, seed),
+        "workers_left": stop_workers(project),
     }
 
 
@@ -189,6 +192,45 @@ def _threads_matter(project: Path, seed: int) -> dict:
     models = models_by_seed(project)
     one, default = models.get((seed, 1)), models.get((seed, 0))
     return {"seed": seed, "md5_threads1": one, "md5_default": default, "differ": one != default}
+
+
+def stop_workers(project: Path, seconds: float = 60) -> int:
+    """`dvc queue stop`, then wait until every queue worker has exited; the number still
+    alive after `seconds`, which are then killed.
+
+    The workers idle about 10 s once the queue is empty, and one can outlive it when the
+    thread that shuts it down dies reading a half-written message (celery/kombu#1551). Left
+    running, a worker writes under `.dvc/tmp` while the benchmark removes its scratch
+    project, and the removal fails ("Directory not empty").
+    """
+    dvc(project, "queue", "stop")
+    deadline = time.monotonic() + seconds
+    while (alive := _workers(project)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    while _workers(project):
+        time.sleep(0.1)
+    return len(alive)
+
+
+def _workers(project: Path) -> list[int]:
+    """The live queue workers' process ids, from the file DVC keeps for each
+    (`.dvc/tmp/exps/celery/dvc-exp-worker-N.json`, its return code set once it exits)."""
+    alive = []
+    for info in (project / ".dvc/tmp/exps/celery").glob("dvc-exp-worker-*.json"):
+        process = json.loads(info.read_text())
+        if process["returncode"] is None and _running(process["pid"]):
+            alive.append(process["pid"])
+    return alive
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _median(rows: list[dict], key: str) -> float | None:
