@@ -13,14 +13,18 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
 import yaml
 
-import reference
-from digits import batches, storage, training
-from digits.params import load_params
+from digits import notices
+
+with notices.held():  # TensorFlow's import notices, dropped as in the stages (digits.notices)
+    import keras
+    import tensorflow as tf
+
+    import reference
+    from digits import batches, storage, training
+    from digits.params import load_params
 
 
 def busy_seconds() -> float | None:

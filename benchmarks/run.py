@@ -41,6 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from compare import comparison  # benchmarks/ is the script's folder
+from digits import notices
 from repro import cold_repro, commit, environment, make_project, noop_repro
 from sweep import sweeps
 
@@ -112,7 +113,8 @@ def main() -> None:
         "load": {"start": load()},
     }
     if args.precision == "auto":  # what it becomes on this machine, with this --isa
-        from digits.precision import training_precision
+        with notices.held():  # TensorFlow's import notices (digits.notices)
+            from digits.precision import training_precision
 
         results["precision_applied"] = training_precision("auto")
     with tempfile.TemporaryDirectory(prefix="digits-benchmark-") as scratch:
