@@ -19,6 +19,7 @@ experiment costs beyond its own work.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -204,14 +205,22 @@ def stop_workers(project: Path, seconds: float = 60) -> int:
     project, and the removal fails ("Directory not empty").
     """
     dvc(project, "queue", "stop")
+    alive = _wait_for_workers(project, seconds)
+    for pid in alive:
+        with contextlib.suppress(ProcessLookupError):  # it exited since
+            os.kill(pid, signal.SIGKILL)
+    # Killed, a worker writes nothing more; it can still show as alive until whoever
+    # adopted it reaps it, so this wait is bounded too.
+    _wait_for_workers(project, 5)
+    return len(alive)
+
+
+def _wait_for_workers(project: Path, seconds: float) -> list[int]:
+    """Wait until no queue worker is alive or `seconds` pass; the live workers' ids."""
     deadline = time.monotonic() + seconds
     while (alive := _workers(project)) and time.monotonic() < deadline:
         time.sleep(0.5)
-    for pid in alive:
-        os.kill(pid, signal.SIGKILL)
-    while _workers(project):
-        time.sleep(0.1)
-    return len(alive)
+    return alive
 
 
 def _workers(project: Path) -> list[int]:
